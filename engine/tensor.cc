@@ -1,0 +1,133 @@
+// Tensor, Shape and DType basics of the public API.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <sstream>
+
+#include "quarks/tensor.hpp"
+
+namespace quarks {
+
+const char* to_string(ErrorCode code) noexcept {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return "invalid argument";
+    case ErrorCode::kShapeMismatch: return "shape mismatch";
+    case ErrorCode::kTypeMismatch: return "type mismatch";
+    case ErrorCode::kNotFound: return "not found";
+    case ErrorCode::kUnsupported: return "unsupported";
+    case ErrorCode::kResourceExhausted: return "resource exhausted";
+    case ErrorCode::kInternal: return "internal error";
+  }
+  return "unknown error";
+}
+
+std::size_t dtype_size(DType t) noexcept {
+  switch (t) {
+    case DType::kF32: return 4;
+    case DType::kBF16: return 2;
+    case DType::kI64: return 8;
+    case DType::kBool: return 1;
+  }
+  return 0;
+}
+
+const char* to_string(DType t) noexcept {
+  switch (t) {
+    case DType::kF32: return "f32";
+    case DType::kBF16: return "bf16";
+    case DType::kI64: return "i64";
+    case DType::kBool: return "bool";
+  }
+  return "?";
+}
+
+Shape::Shape(std::initializer_list<std::int64_t> dims) : Shape(std::span<const std::int64_t>(dims.begin(), dims.size())) {}
+
+Shape::Shape(std::span<const std::int64_t> dims) {
+  for (std::int64_t d : dims) push_back(d);
+}
+
+void Shape::push_back(std::int64_t d) {
+  if (rank_ >= kMaxRank) {
+    throw Error(ErrorCode::kInvalidArgument, "shape has more than " + std::to_string(kMaxRank) + " dims");
+  }
+  if (d < 0) throw Error(ErrorCode::kInvalidArgument, "shape dim " + std::to_string(d) + " is negative");
+  dims_[rank_++] = d;
+}
+
+std::int64_t Shape::numel() const noexcept {
+  std::int64_t n = 1;
+  for (int i = 0; i < rank_; ++i) n *= dims_[i];
+  return n;
+}
+
+std::string Shape::to_string() const {
+  std::string s = "[";
+  for (int i = 0; i < rank_; ++i) {
+    if (i) s += ",";
+    s += std::to_string(dims_[i]);
+  }
+  return s + "]";
+}
+
+bool operator==(const Shape& a, const Shape& b) noexcept {
+  if (a.rank_ != b.rank_) return false;
+  for (int i = 0; i < a.rank_; ++i)
+    if (a.dims_[i] != b.dims_[i]) return false;
+  return true;
+}
+
+namespace {
+[[noreturn]] void not_f32(DType t) {
+  throw Error(ErrorCode::kTypeMismatch, std::string("tensor has dtype ") + to_string(t) + ", expected f32");
+}
+
+std::shared_ptr<std::byte> allocate_zeroed(std::size_t bytes) {
+  const std::size_t rounded = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, rounded == 0 ? 64 : rounded);
+  return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
+}
+}  // namespace
+
+const float* ConstTensorView::f32() const {
+  if (dtype_ != DType::kF32) not_f32(dtype_);
+  return static_cast<const float*>(data_);
+}
+
+float* TensorView::f32() const {
+  if (dtype_ != DType::kF32) not_f32(dtype_);
+  return static_cast<float*>(data_);
+}
+
+float* Tensor::f32() const {
+  if (dtype_ != DType::kF32) not_f32(dtype_);
+  return reinterpret_cast<float*>(data_.get());
+}
+
+Tensor::Tensor(DType dtype, const Shape& shape)
+    : data_(allocate_zeroed(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype))), dtype_(dtype), shape_(shape) {}
+
+Tensor Tensor::from_f32(const Shape& shape, std::span<const float> values) {
+  if (static_cast<std::int64_t>(values.size()) != shape.numel()) {
+    throw Error(ErrorCode::kShapeMismatch, "tensor of shape " + shape.to_string() + " needs " +
+                                               std::to_string(shape.numel()) + " values, got " +
+                                               std::to_string(values.size()));
+  }
+  Tensor t(DType::kF32, shape);
+  if (!values.empty()) std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
+  return t;
+}
+
+Tensor Tensor::from_f32(const Shape& shape, std::initializer_list<float> values) {
+  return from_f32(shape, std::span<const float>(values.begin(), values.size()));
+}
+
+Tensor Tensor::clone() const {
+  Tensor t(dtype_, shape_);
+  if (bytes()) std::memcpy(t.data(), data(), bytes());
+  return t;
+}
+
+}  // namespace quarks
