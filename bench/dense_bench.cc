@@ -1,0 +1,195 @@
+// Dense-family microbenchmarks: DenseKernel and GatedDenseKernel (768→3072, the BERT-base FFN) in TBB
+// arenas of 1 and 2 threads, side by side with one bare oneDNN matmul on the whole product (weights
+// prepacked, its own OpenMP team of the same size). Reports GFLOP/s (2·m·k·n per run).
+//
+//   dense_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+#include <omp.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tbb/task_arena.h>
+
+#include "ops/dense/dense_kernel.hpp"
+#include "ops/dense/gated_dense_kernel.hpp"
+#include "quarks/error.hpp"
+
+namespace {
+
+constexpr std::int64_t kK = 768;
+constexpr std::int64_t kN = 3072;
+
+std::vector<float> random_values(std::size_t count, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(count);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// 64-byte-aligned scratch, as the kernels require.
+struct Scratch {
+  explicit Scratch(std::size_t bytes) : storage(bytes / 64 + 1) {}
+  std::byte* data() { return reinterpret_cast<std::byte*>(storage.data()); }
+  struct alignas(64) Line {
+    std::byte bytes[64];
+  };
+  std::vector<Line> storage;
+};
+
+void set_flops(benchmark::State& state, double flops_per_run) {
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops_per_run * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Args: m, threads, bf16 (0/1), activation (0 identity, 1 gelu).
+void BM_DenseKernel(benchmark::State& state) {
+  const std::int64_t m = state.range(0);
+  const int threads = static_cast<int>(state.range(1));
+  quarks::ops::DenseConfig c;
+  c.m = m;
+  c.k = kK;
+  c.n = kN;
+  c.bf16_weights = state.range(2) != 0;
+  c.activation = state.range(3) != 0 ? quarks::Activation::gelu() : quarks::Activation::identity();
+  c.max_threads = threads;
+  const auto w = random_values(static_cast<std::size_t>(kK * kN), 1);
+  const auto b = random_values(static_cast<std::size_t>(kN), 2);
+  const auto x = random_values(static_cast<std::size_t>(m * kK), 3);
+  std::vector<float> y(static_cast<std::size_t>(m * kN));
+  tbb::task_arena arena(threads);
+  arena.execute([&] {
+    try {
+      const quarks::ops::DenseKernel kernel(c, w.data(), b.data());
+      Scratch scratch(kernel.scratch_bytes());
+      for (auto _ : state) {
+        kernel.run(x.data(), y.data(), scratch.data());
+        benchmark::DoNotOptimize(y.data());
+      }
+    } catch (const quarks::Error& e) {  // bf16 on a CPU without AVX512-BF16
+      state.SkipWithError(e.what());
+    }
+  });
+  set_flops(state, 2.0 * static_cast<double>(m * kK * kN));
+}
+
+// One oneDNN matmul on the whole product with bias, weights prepacked, run by its own OpenMP team.
+// In bf16 mode x is given already in bf16 (the conversion is not timed): an upper bound for bare oneDNN.
+void BM_BareOneDnn(benchmark::State& state) {
+  using dnnl::memory;
+  const std::int64_t m = state.range(0);
+  const int threads = static_cast<int>(state.range(1));
+  const bool bf16 = state.range(2) != 0;
+  const memory::data_type in = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(threads);  // oneDNN sizes its blocking for the team at creation
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(eng);
+  const memory::desc src({m, kK}, in, memory::format_tag::ab);
+  const memory::desc wany({kK, kN}, in, memory::format_tag::any);
+  const memory::desc bias({1, kN}, memory::data_type::f32, memory::format_tag::ab);
+  const memory::desc dst({m, kN}, memory::data_type::f32, memory::format_tag::ab);
+  dnnl::matmul::primitive_desc pd;
+  try {
+    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wany, bias, dst), eng);
+  } catch (const dnnl::error& e) {  // bf16 on a CPU without AVX512-BF16
+    omp_set_num_threads(saved_threads);
+    state.SkipWithError(e.what());
+    return;
+  }
+  const dnnl::matmul matmul(pd);
+
+  auto w = random_values(static_cast<std::size_t>(kK * kN), 1);
+  auto b = random_values(static_cast<std::size_t>(kN), 2);
+  auto x = random_values(static_cast<std::size_t>(m * kK), 3);
+  std::vector<float> y(static_cast<std::size_t>(m * kN));
+  memory w_user({{kK, kN}, memory::data_type::f32, memory::format_tag::ab}, eng, w.data());
+  memory w_packed(pd.weights_desc(), eng);
+  dnnl::reorder(w_user, w_packed).execute(stream, w_user, w_packed);
+  memory x_user({{m, kK}, memory::data_type::f32, memory::format_tag::ab}, eng, x.data());
+  memory x_mem(src, eng);
+  dnnl::reorder(x_user, x_mem).execute(stream, x_user, x_mem);
+  memory b_mem(bias, eng, b.data());
+  memory y_mem(dst, eng, y.data());
+  stream.wait();
+  for (auto _ : state) {
+    matmul.execute(stream, {{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, w_packed}, {DNNL_ARG_BIAS, b_mem},
+                            {DNNL_ARG_DST, y_mem}});
+    stream.wait();
+    benchmark::DoNotOptimize(y.data());
+  }
+  omp_set_num_threads(saved_threads);
+  set_flops(state, 2.0 * static_cast<double>(m * kK * kN));
+}
+
+// Args: m, threads, bf16. SwiGLU's up step: silu(x·W1 + b1) ⊙ (x·W2 + b2), 2·(2·m·k·n) flops.
+void BM_GatedDenseKernel(benchmark::State& state) {
+  const std::int64_t m = state.range(0);
+  const int threads = static_cast<int>(state.range(1));
+  quarks::ops::GatedDenseConfig c;
+  c.m = m;
+  c.k = kK;
+  c.n = kN;
+  c.f = quarks::Activation::silu();
+  c.g = quarks::Activation::identity();
+  c.bf16_weights = state.range(2) != 0;
+  c.max_threads = threads;
+  const auto w1 = random_values(static_cast<std::size_t>(kK * kN), 1);
+  const auto w2 = random_values(static_cast<std::size_t>(kK * kN), 4);
+  const auto b1 = random_values(static_cast<std::size_t>(kN), 2);
+  const auto b2 = random_values(static_cast<std::size_t>(kN), 5);
+  const auto x = random_values(static_cast<std::size_t>(m * kK), 3);
+  std::vector<float> y(static_cast<std::size_t>(m * kN));
+  tbb::task_arena arena(threads);
+  arena.execute([&] {
+    try {
+      const quarks::ops::GatedDenseKernel kernel(c, w1.data(), b1.data(), w2.data(), b2.data());
+      Scratch scratch(kernel.scratch_bytes());
+      for (auto _ : state) {
+        kernel.run(x.data(), y.data(), scratch.data());
+        benchmark::DoNotOptimize(y.data());
+      }
+    } catch (const quarks::Error& e) {  // bf16 on a CPU without AVX512-BF16
+      state.SkipWithError(e.what());
+    }
+  });
+  set_flops(state, 4.0 * static_cast<double>(m * kK * kN));
+}
+
+void DenseArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"m", "threads", "bf16", "gelu"});
+  for (int bf16 : {0, 1}) {
+    for (std::int64_t m : {128, 1024}) {
+      for (int threads : {1, 2}) b->Args({m, threads, bf16, 0});
+    }
+  }
+  for (int threads : {1, 2}) b->Args({128, threads, 0, 1});
+}
+
+void BareArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"m", "threads", "bf16"});
+  for (int bf16 : {0, 1}) {
+    for (std::int64_t m : {128, 1024}) {
+      for (int threads : {1, 2}) b->Args({m, threads, bf16});
+    }
+  }
+}
+
+void GatedArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"m", "threads", "bf16"});
+  for (int bf16 : {0, 1}) {
+    for (int threads : {1, 2}) b->Args({128, threads, bf16});
+  }
+}
+
+BENCHMARK(BM_DenseKernel)->Apply(DenseArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_BareOneDnn)->Apply(BareArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GatedDenseKernel)->Apply(GatedArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,163 @@
+// SynapticGateKernel (see synaptic_gate_kernel.hpp).
+#include "ops/dense/synaptic_gate_kernel.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+
+#include "ops/dense/dense_simd.hpp"
+#include "ops/dense/dnnl_support.hpp"
+#include "ops/dense/matmul_kernel.hpp"
+#include "ops/dense/tiled_matmul.hpp"
+#include "quarks/error.hpp"
+
+namespace quarks::ops {
+namespace {
+
+using dense_detail::align64;
+
+// kPerInput: rows per primitive call, as DenseKernel (dense_kernel.cc explains the choice).
+constexpr std::int64_t kMaxBlockRows = 1024;
+constexpr std::int64_t kMaxTileCols = 768;
+// kFull: rows × columns of one streaming step. 4 rows × 512 columns of accumulators (8 KB) stay in
+// L1 while the W and G rows stream past.
+constexpr std::int64_t kFullRows = 4;
+constexpr std::int64_t kFullCols = 512;
+
+void validate(const SynapticGateConfig& c, const float* w) {
+  const std::string where = "synaptic gate kernel [" + std::to_string(c.m) + "," + std::to_string(c.k) + "]·[" +
+                            std::to_string(c.k) + "," + std::to_string(c.n) + "]";
+  if (c.m < 0 || c.k < 1 || c.n < 0) {
+    throw Error(ErrorCode::kInvalidArgument, where + ": m and n must be >= 0 and k >= 1");
+  }
+  if (c.max_threads < 1) throw Error(ErrorCode::kInvalidArgument, where + ": max_threads must be >= 1");
+  if (w == nullptr && c.n > 0) throw Error(ErrorCode::kInvalidArgument, where + ": the weight pointer is null");
+}
+
+}  // namespace
+
+struct SynapticGateKernel::Impl {
+  Impl(const SynapticGateConfig& c, const float* w) : config(c) {
+    validate(c, w);
+    if (c.m == 0 || c.n == 0) return;
+    switch (c.mode) {
+      case SynapticGateMode::kSynapseMask: {
+        weights.assign(w, w + c.k * c.n);
+        MatMulConfig mc;
+        mc.m = c.m;
+        mc.k = c.k;
+        mc.n = c.n;
+        mc.max_threads = c.max_threads;
+        masked_product.emplace(mc);
+        gated_weights_bytes = align64(static_cast<std::size_t>(c.k * c.n) * sizeof(float));
+        break;
+      }
+      case SynapticGateMode::kPerInput: {
+        dense_detail::PackedTiledMatmul::Spec spec;
+        spec.grid = dense_detail::plan_tile_grid(c.m, c.n, 2 * c.max_threads, kMaxTileCols, kMaxBlockRows);
+        spec.k = c.k;
+        spec.w = w;
+        spec.ldw = c.n;
+        spec.ldd = c.n;
+        spec.what = "synaptic gate kernel";
+        gated_product.emplace(spec);
+        // Per task: one block of x⊙G, then the oneDNN scratchpad.
+        src_buffer_bytes = align64(static_cast<std::size_t>(spec.grid.block_rows * c.k) * sizeof(float));
+        task_bytes = src_buffer_bytes + gated_product->scratchpad_bytes();
+        break;
+      }
+      case SynapticGateMode::kFull: weights.assign(w, w + c.k * c.n); break;
+    }
+  }
+
+  std::size_t scratch_bytes() const {
+    switch (config.mode) {
+      case SynapticGateMode::kSynapseMask:
+        return masked_product ? gated_weights_bytes + masked_product->scratch_bytes() : 0;
+      case SynapticGateMode::kPerInput:
+        return gated_product ? static_cast<std::size_t>(gated_product->grid().task_count()) * task_bytes : 0;
+      case SynapticGateMode::kFull: return 0;
+    }
+    return 0;
+  }
+
+  // W⊙G, k rows split across the arena, then the product with those runtime weights.
+  void run_synapse_mask(const float* x, const float* g, float* y, std::byte* scratch) const {
+    const SynapticGateConfig& c = config;
+    auto* gated_weights = reinterpret_cast<float*>(scratch);
+    const std::int64_t chunks = std::min<std::int64_t>(c.k, 2 * c.max_threads);
+    dense_detail::parallel_tasks(chunks, [&](std::int64_t chunk) {
+      const std::int64_t begin = c.k * chunk / chunks * c.n, end = c.k * (chunk + 1) / chunks * c.n;
+      dense_detail::multiply(weights.data() + begin, g + begin, gated_weights + begin,
+                             static_cast<std::size_t>(end - begin));
+    });
+    masked_product->run(x, gated_weights, y, scratch + gated_weights_bytes);
+  }
+
+  // Per task and block of rows: x⊙G into the task's buffer, then the prepacked product.
+  void run_per_input(const float* x, const float* g, float* y, std::byte* scratch) const {
+    const SynapticGateConfig& c = config;
+    const dense_detail::PackedTiledMatmul& product = *gated_product;
+    const dense_detail::TileGrid& grid = product.grid();
+    dense_detail::parallel_tasks(grid.task_count(), [&](std::int64_t i) {
+      const dense_detail::TileTask t = grid.task(static_cast<int>(i));
+      std::byte* task_scratch = scratch + static_cast<std::size_t>(i) * task_bytes;
+      auto* gated_x = reinterpret_cast<float*>(task_scratch);
+      for (std::int64_t r = t.row0; r < t.row0 + t.rows; r += grid.block_rows) {
+        const std::int64_t rows = std::min(grid.block_rows, t.row0 + t.rows - r);
+        dense_detail::multiply(x + r * c.k, g + r * c.k, gated_x, static_cast<std::size_t>(rows * c.k));
+        product.execute_block(t.n_tile, rows, gated_x, y + r * c.n + t.col0, task_scratch + src_buffer_bytes);
+      }
+    });
+  }
+
+  // Row groups × column blocks, each streamed through synaptic_full_rows.
+  void run_full(const float* x, const float* g, float* y) const {
+    const SynapticGateConfig& c = config;
+    const std::int64_t row_groups = (c.m + kFullRows - 1) / kFullRows;
+    const std::int64_t col_blocks = (c.n + kFullCols - 1) / kFullCols;
+    dense_detail::parallel_tasks(row_groups * col_blocks, [&](std::int64_t i) {
+      const std::int64_t r0 = i / col_blocks * kFullRows, c0 = i % col_blocks * kFullCols;
+      const std::int64_t rows = std::min(kFullRows, c.m - r0), c1 = std::min(c0 + kFullCols, c.n);
+      dense_detail::synaptic_full_rows(x + r0 * c.k, weights.data(), g + r0 * c.k * c.n, y + r0 * c.n,
+                                       static_cast<std::size_t>(rows), static_cast<std::size_t>(c.k),
+                                       static_cast<std::size_t>(c.n), static_cast<std::size_t>(c0),
+                                       static_cast<std::size_t>(c1));
+    });
+  }
+
+  SynapticGateConfig config;
+  std::vector<float> weights;                                     // kSynapseMask, kFull: W as given
+  std::optional<MatMulKernel> masked_product;                     // kSynapseMask
+  std::size_t gated_weights_bytes = 0;                            // kSynapseMask: W⊙G in scratch
+  std::optional<dense_detail::PackedTiledMatmul> gated_product;  // kPerInput
+  std::size_t src_buffer_bytes = 0, task_bytes = 0;               // kPerInput, per task
+};
+
+SynapticGateKernel::SynapticGateKernel(const SynapticGateConfig& config, const float* w) {
+  dense_detail::OmpSingleThreadScope single_threaded;  // primitives are created for 1-thread execution
+  impl_ = std::make_unique<Impl>(config, w);
+}
+
+SynapticGateKernel::~SynapticGateKernel() = default;
+
+const SynapticGateConfig& SynapticGateKernel::config() const noexcept { return impl_->config; }
+
+std::size_t SynapticGateKernel::scratch_bytes() const noexcept { return impl_->scratch_bytes(); }
+
+void SynapticGateKernel::run(const float* x, const float* g, float* y, std::byte* scratch) const {
+  const Impl& impl = *impl_;
+  if (impl.config.m == 0 || impl.config.n == 0) return;
+  switch (impl.config.mode) {
+    case SynapticGateMode::kSynapseMask: impl.run_synapse_mask(x, g, y, scratch); break;
+    case SynapticGateMode::kPerInput: impl.run_per_input(x, g, y, scratch); break;
+    case SynapticGateMode::kFull: impl.run_full(x, g, y); break;
+  }
+}
+
+}  // namespace quarks::ops

@@ -1,0 +1,131 @@
+// Heap allocations of one steady-state run(), counted by replacing the global operator new. What is
+// left is oneDNN's own per-execution bookkeeping (see DenseKernel in dense_kernel.hpp): the kernels
+// themselves build no memory objects, argument maps or buffers per run.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <iostream>
+#include <new>
+#include <vector>
+
+#include <tbb/task_arena.h>
+
+#include "ops/dense/dense_kernel.hpp"
+#include "ops/dense/dense_test_util.hpp"
+#include "ops/dense/gated_dense_kernel.hpp"
+#include "ops/dense/matmul_kernel.hpp"
+
+namespace {
+std::atomic<long> g_allocations{0};
+
+void* counted_allocation(std::size_t size, std::size_t alignment) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (size == 0) size = 1;
+  void* p = alignment > alignof(std::max_align_t) ? std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment)
+                                                  : std::malloc(size);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
+void* operator new(std::size_t size) { return counted_allocation(size, 0); }
+void* operator new[](std::size_t size) { return counted_allocation(size, 0); }
+void* operator new(std::size_t size, std::align_val_t a) { return counted_allocation(size, static_cast<std::size_t>(a)); }
+void* operator new[](std::size_t size, std::align_val_t a) {
+  return counted_allocation(size, static_cast<std::size_t>(a));
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return counted_allocation(size, 0);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace quarks::ops {
+namespace {
+
+// Allocations per call of `run` after warm-up (thread-local streams and memory objects exist then).
+template <class Run>
+double allocations_per_run(const Run& run) {
+  for (int i = 0; i < 3; ++i) run();
+  constexpr int kRuns = 20;
+  const long before = g_allocations.load();
+  for (int i = 0; i < kRuns; ++i) run();
+  return static_cast<double>(g_allocations.load() - before) / kRuns;
+}
+
+// oneDNN 2.6's dnnl_primitive_execute allocates for its argument map (a std::unordered_map: buckets
+// and one node per argument) and the scratchpad grantor; nothing else should allocate. The bound is
+// per primitive call.
+constexpr double kMaxPerPrimitiveCall = 10.0;
+
+TEST(Allocations, DenseRun) {
+  tbb::task_arena arena(2);
+  arena.execute([] {
+    DenseConfig c;
+    c.m = 128;
+    c.k = 64;
+    c.n = 256;
+    c.activation = Activation::gelu();
+    c.max_threads = 2;
+    const auto w = dense_test::random_values(c.k * c.n, 1);
+    const auto b = dense_test::random_values(c.n, 2);
+    const auto x = dense_test::random_values(c.m * c.k, 3);
+    std::vector<float> y(static_cast<std::size_t>(c.m * c.n));
+    const DenseKernel kernel(c, w.data(), b.data());
+    dense_test::Scratch scratch(kernel.scratch_bytes());
+    const double per_run = allocations_per_run([&] { kernel.run(x.data(), y.data(), scratch.data()); });
+    // 4 tiles of 64 columns, one primitive call each.
+    std::cout << "DenseKernel 128x64x256 (4 primitive calls): " << per_run << " heap allocations per run()\n";
+    EXPECT_LE(per_run, 4 * kMaxPerPrimitiveCall);
+  });
+}
+
+TEST(Allocations, GatedDenseAndMatMulRun) {
+  tbb::task_arena arena(2);
+  arena.execute([] {
+    GatedDenseConfig gc;
+    gc.m = 64;
+    gc.k = 64;
+    gc.n = 256;
+    gc.f = Activation::silu();
+    gc.max_threads = 2;
+    const auto w = dense_test::random_values(gc.k * gc.n, 1);
+    const auto x = dense_test::random_values(gc.m * gc.k, 3);
+    std::vector<float> y(static_cast<std::size_t>(gc.m * gc.n));
+    const GatedDenseKernel gated(gc, w.data(), nullptr, w.data(), nullptr);
+    dense_test::Scratch scratch(gated.scratch_bytes());
+    const double gated_per_run = allocations_per_run([&] { gated.run(x.data(), y.data(), scratch.data()); });
+    std::cout << "GatedDenseKernel 64x64x256 (4 primitive calls): " << gated_per_run << " heap allocations per run()\n";
+    EXPECT_LE(gated_per_run, 4 * kMaxPerPrimitiveCall);
+
+    MatMulConfig mc;
+    mc.batch = 4;
+    mc.m = 16;
+    mc.k = 16;
+    mc.n = 16;
+    mc.trans_b = true;
+    mc.a_batch_stride = mc.b_batch_stride = 256;
+    mc.max_threads = 2;
+    const auto a = dense_test::random_values(4 * 256, 4);
+    std::vector<float> yy(4 * 256);
+    const MatMulKernel matmul(mc);
+    dense_test::Scratch mscratch(matmul.scratch_bytes());
+    const double matmul_per_run = allocations_per_run([&] { matmul.run(a.data(), a.data(), yy.data(), mscratch.data()); });
+    std::cout << "MatMulKernel 4x16x16x16 (4 primitive calls): " << matmul_per_run << " heap allocations per run()\n";
+    EXPECT_LE(matmul_per_run, 4 * kMaxPerPrimitiveCall);
+  });
+}
+
+}  // namespace
+}  // namespace quarks::ops
