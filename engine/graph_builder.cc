@@ -1,0 +1,240 @@
+// GraphBuilder: turns API calls into IR nodes, validating each one as it is added.
+#include <algorithm>
+#include <unordered_set>
+
+#include "engine/graph_ir.hpp"
+#include "engine/op_registry.hpp"
+#include "engine/passes/passes.hpp"
+#include "engine/shape_utils.hpp"
+#include "quarks/graph.hpp"
+
+namespace quarks {
+
+using detail::GraphIR;
+using detail::Node;
+using detail::OpKind;
+using detail::SymShape;
+using detail::ValueId;
+using detail::ValueInfo;
+using detail::ValueKind;
+
+namespace {
+
+void check_value_name_free(const GraphIR& ir, const std::string& name, const char* what) {
+  if (name.empty()) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " has an empty name");
+  for (const ValueInfo& v : ir.values) {
+    if (v.name == name) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " '" + name + "': the name is already used");
+  }
+}
+
+// Adds `node` (inputs set, outputs empty) after inferring its output shapes; the node's outputs are
+// named after it ("name" for one output, "name:i" for several).
+std::vector<Value> add_node(GraphIR& ir, Node node) {
+  if (node.name.empty()) throw Error(ErrorCode::kInvalidArgument, std::string(detail::op_name(node.op)) + " node has an empty name");
+  for (const Node& other : ir.nodes) {
+    if (other.name == node.name) {
+      throw Error(ErrorCode::kInvalidArgument, GraphIR::where(node) + "a node with this name already exists");
+    }
+  }
+  std::vector<SymShape> in;
+  for (ValueId v : node.inputs) {
+    if (v >= ir.values.size()) {
+      throw Error(ErrorCode::kInvalidArgument, GraphIR::where(node) + "an input is not a value of this builder");
+    }
+    in.push_back(ir.values[v].shape);
+  }
+  std::vector<SymShape> out = detail::schema_of(node.op).infer(node, ir, in);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    check_value_name_free(ir, out.size() == 1 ? node.name : node.name + ":" + std::to_string(i), "node output");
+  }
+  const int node_index = static_cast<int>(ir.nodes.size());
+  std::vector<Value> handles;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    ValueInfo info;
+    info.name = out.size() == 1 ? node.name : node.name + ":" + std::to_string(i);
+    info.kind = ValueKind::kIntermediate;
+    info.shape = std::move(out[i]);
+    info.producer = node_index;
+    const ValueId id = ir.add_value(std::move(info));
+    node.outputs.push_back(id);
+    handles.push_back(Value{id});
+  }
+  ir.nodes.push_back(std::move(node));
+  return handles;
+}
+
+Node make_node(OpKind op, const std::string& name, std::vector<Value> inputs, detail::OpAttrs attrs = {}) {
+  Node n;
+  n.op = op;
+  n.name = name;
+  for (Value v : inputs) n.inputs.push_back(v.id);
+  n.attrs = std::move(attrs);
+  return n;
+}
+
+}  // namespace
+
+GraphBuilder::GraphBuilder() : ir_(std::make_unique<GraphIR>()) {}
+GraphBuilder::~GraphBuilder() = default;
+GraphBuilder::GraphBuilder(GraphBuilder&&) noexcept = default;
+GraphBuilder& GraphBuilder::operator=(GraphBuilder&&) noexcept = default;
+
+Value GraphBuilder::input(const std::string& name, const std::vector<Dim>& dims) {
+  check_value_name_free(*ir_, name, "input");
+  if (dims.size() > static_cast<std::size_t>(Shape::kMaxRank)) {
+    throw Error(ErrorCode::kInvalidArgument, "input '" + name + "' has " + std::to_string(dims.size()) +
+                                                 " dims; at most " + std::to_string(Shape::kMaxRank) + " are supported");
+  }
+  ValueInfo info;
+  info.name = name;
+  info.kind = ValueKind::kInput;
+  for (const Dim& d : dims) {
+    if (d.is_symbolic() && d.symbol.empty()) {
+      throw Error(ErrorCode::kInvalidArgument, "input '" + name + "': a symbolic dim needs a name");
+    }
+    info.shape.push_back({d.value, d.symbol});
+  }
+  const ValueId id = ir_->add_value(std::move(info));
+  ir_->inputs.push_back(id);
+  return Value{id};
+}
+
+Value GraphBuilder::constant(const std::string& name, const Tensor& value) {
+  check_value_name_free(*ir_, name, "constant");
+  if (value.dtype() != DType::kF32) {
+    throw Error(ErrorCode::kTypeMismatch, "constant '" + name + "' has dtype " + to_string(value.dtype()) +
+                                              "; constants are f32");
+  }
+  if (value.empty_storage() && value.numel() > 0) {
+    throw Error(ErrorCode::kInvalidArgument, "constant '" + name + "' has no data");
+  }
+  ValueInfo info;
+  info.name = name;
+  info.kind = ValueKind::kConstant;
+  info.shape = detail::to_sym(value.shape());
+  info.data = value;
+  return Value{ir_->add_value(std::move(info))};
+}
+
+void GraphBuilder::output(const std::string& name, Value v) {
+  if (name.empty()) throw Error(ErrorCode::kInvalidArgument, "graph output has an empty name");
+  if (!v.valid() || v.id >= ir_->values.size()) {
+    throw Error(ErrorCode::kInvalidArgument, "output '" + name + "' is not a value of this builder");
+  }
+  for (const auto& [n, id] : ir_->outputs) {
+    if (n == name) throw Error(ErrorCode::kInvalidArgument, "output '" + name + "' is declared twice");
+  }
+  ir_->outputs.emplace_back(name, v.id);
+}
+
+Value GraphBuilder::dense(const std::string& name, Value x, Value w, std::optional<Value> bias, const Activation& f) {
+  std::vector<Value> in{x, w};
+  if (bias) in.push_back(*bias);
+  return add_node(*ir_, make_node(OpKind::kDense, name, in, detail::DenseAttrs{f, bias.has_value()}))[0];
+}
+
+Value GraphBuilder::matmul(const std::string& name, Value a, Value b, bool trans_a, bool trans_b) {
+  return add_node(*ir_, make_node(OpKind::kMatMul, name, {a, b}, detail::MatMulAttrs{trans_a, trans_b}))[0];
+}
+
+Value GraphBuilder::activation(const std::string& name, Value x, const Activation& f) {
+  return add_node(*ir_, make_node(OpKind::kActivation, name, {x}, detail::ActivationAttrs{f}))[0];
+}
+
+Value GraphBuilder::multiplex(const std::string& name, Value s, Value a, float lambda, const Activation& f) {
+  return add_node(*ir_, make_node(OpKind::kMultiplex, name, {s, a}, detail::MultiplexAttrs{f, lambda}))[0];
+}
+
+Value GraphBuilder::output_gate(const std::string& name, Value s1, Value s2, const Activation& f, const Activation& g) {
+  return add_node(*ir_, make_node(OpKind::kOutputGate, name, {s1, s2}, detail::OutputGateAttrs{f, g}))[0];
+}
+
+Value GraphBuilder::synaptic_gate(const std::string& name, Value x, Value w, Value g) {
+  return add_node(*ir_, make_node(OpKind::kSynapticGate, name, {x, w, g}))[0];
+}
+
+Value GraphBuilder::binary(const std::string& name, BinaryOpKind op, Value a, Value b) {
+  return add_node(*ir_, make_node(OpKind::kBinary, name, {a, b}, detail::BinaryAttrs{op}))[0];
+}
+
+Value GraphBuilder::softmax(const std::string& name, Value x, int axis) {
+  return add_node(*ir_, make_node(OpKind::kSoftmax, name, {x}, detail::AxisAttrs{axis}))[0];
+}
+
+namespace {
+Node norm_node(OpKind op, const std::string& name, Value x, std::optional<Value> scale, std::optional<Value> bias,
+               float eps) {
+  std::vector<Value> in{x};
+  if (scale) in.push_back(*scale);
+  if (bias) in.push_back(*bias);
+  return make_node(op, name, in, detail::NormAttrs{eps, scale.has_value(), bias.has_value()});
+}
+}  // namespace
+
+Value GraphBuilder::layer_norm(const std::string& name, Value x, std::optional<Value> scale, std::optional<Value> bias,
+                               float epsilon) {
+  return add_node(*ir_, norm_node(OpKind::kLayerNorm, name, x, scale, bias, epsilon))[0];
+}
+
+Value GraphBuilder::rms_norm(const std::string& name, Value x, std::optional<Value> scale, std::optional<Value> bias,
+                             float epsilon) {
+  return add_node(*ir_, norm_node(OpKind::kRmsNorm, name, x, scale, bias, epsilon))[0];
+}
+
+Value GraphBuilder::reshape(const std::string& name, Value x, const std::vector<std::int64_t>& shape) {
+  return add_node(*ir_, make_node(OpKind::kReshape, name, {x}, detail::ReshapeAttrs{shape}))[0];
+}
+
+Value GraphBuilder::transpose(const std::string& name, Value x, const std::vector<int>& perm) {
+  return add_node(*ir_, make_node(OpKind::kTranspose, name, {x}, detail::TransposeAttrs{perm}))[0];
+}
+
+Value GraphBuilder::concat(const std::string& name, const std::vector<Value>& xs, int axis) {
+  return add_node(*ir_, make_node(OpKind::kConcat, name, xs, detail::AxisAttrs{axis}))[0];
+}
+
+std::vector<Value> GraphBuilder::split(const std::string& name, Value x, int axis, const std::vector<std::int64_t>& sizes) {
+  return add_node(*ir_, make_node(OpKind::kSplit, name, {x}, detail::SplitAttrs{axis, sizes}));
+}
+
+Value GraphBuilder::slice(const std::string& name, Value x, const std::vector<std::int64_t>& starts,
+                          const std::vector<std::int64_t>& ends, const std::vector<int>& axes,
+                          const std::vector<std::int64_t>& steps) {
+  return add_node(*ir_, make_node(OpKind::kSlice, name, {x}, detail::SliceAttrs{starts, ends, steps, axes}))[0];
+}
+
+std::string GraphBuilder::shape_string(Value v) const {
+  if (!v.valid() || v.id >= ir_->values.size()) throw Error(ErrorCode::kInvalidArgument, "not a value of this builder");
+  return detail::to_string(ir_->values[v.id].shape);
+}
+
+Graph GraphBuilder::build() {
+  if (ir_->outputs.empty()) throw Error(ErrorCode::kInvalidArgument, "graph has no outputs");
+  detail::eliminate_dead_nodes(*ir_);
+  auto done = std::shared_ptr<const GraphIR>(std::move(ir_));
+  ir_ = std::make_unique<GraphIR>();
+  return Graph(std::move(done));
+}
+
+// --- Graph -----------------------------------------------------------------------------------------
+
+const detail::GraphIR& Graph::ir() const {
+  if (!ir_) throw Error(ErrorCode::kInvalidArgument, "empty Graph: build one with GraphBuilder::build()");
+  return *ir_;
+}
+
+std::vector<std::string> Graph::input_names() const {
+  std::vector<std::string> names;
+  for (ValueId v : ir().inputs) names.push_back(ir().values[v].name);
+  return names;
+}
+
+std::vector<std::string> Graph::output_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, v] : ir().outputs) names.push_back(name);
+  return names;
+}
+
+std::string Graph::to_string() const { return detail::describe(ir()); }
+
+}  // namespace quarks

@@ -1,0 +1,77 @@
+// compile() and Model: validate, optimise, and (for fixed input shapes) plan ahead of the first run.
+#include <sstream>
+
+#include <oneapi/tbb/info.h>
+
+#include "engine/model_impl.hpp"
+#include "engine/op_registry.hpp"
+#include "engine/passes/passes.hpp"
+
+namespace quarks {
+
+const char* version() noexcept { return "0.1.0"; }
+
+namespace detail {
+
+std::shared_ptr<const Plan> ModelImpl::plan_for(const std::vector<Shape>& input_shapes) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& p : plans_) {
+    if (p->input_shapes == input_shapes) return p;
+  }
+  // Built under the lock: two Sessions meeting a new shape at once build it once.
+  plans_.push_back(build_plan(graph, input_shapes, options, threads));
+  return plans_.back();
+}
+
+}  // namespace detail
+
+Model compile(const Graph& graph, const CompileOptions& options) {
+  if (options.threads < 0) {
+    throw Error(ErrorCode::kInvalidArgument, "CompileOptions.threads is " + std::to_string(options.threads) +
+                                                 "; use 0 for all hardware threads or a positive count");
+  }
+  auto impl = std::make_shared<detail::ModelImpl>();
+  impl->graph = graph.ir();  // constants share their storage with the Graph
+  impl->options = options;
+  impl->threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
+  detail::optimize(impl->graph);
+
+  bool all_fixed = true;
+  std::vector<Shape> shapes;
+  for (detail::ValueId v : impl->graph.inputs) {
+    Shape s;
+    for (const detail::SymDim& d : impl->graph.values[v].shape) {
+      all_fixed = all_fixed && d.known();
+      s.push_back(d.known() ? d.value : 0);
+    }
+    shapes.push_back(s);
+  }
+  if (all_fixed) impl->plan_for(shapes);  // weights prepacked, primitives created now
+  return Model(std::move(impl));
+}
+
+const detail::ModelImpl& Model::impl() const {
+  if (!impl_) throw Error(ErrorCode::kInvalidArgument, "empty Model: create one with quarks::compile()");
+  return *impl_;
+}
+
+const std::shared_ptr<const detail::ModelImpl>& Model::shared_impl() const {
+  impl();  // throws for an empty Model
+  return impl_;
+}
+
+std::vector<std::string> Model::input_names() const {
+  return Graph(std::shared_ptr<const detail::GraphIR>(impl_, &impl().graph)).input_names();
+}
+
+std::vector<std::string> Model::output_names() const {
+  return Graph(std::shared_ptr<const detail::GraphIR>(impl_, &impl().graph)).output_names();
+}
+
+const CompileOptions& Model::options() const { return impl().options; }
+
+std::string Model::describe() const { return detail::describe(impl().graph); }
+
+std::size_t Model::node_count() const { return impl().graph.nodes.size(); }
+
+}  // namespace quarks

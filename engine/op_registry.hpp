@@ -1,0 +1,10 @@
+// The registry: one OpSchema per OpKind.
+#pragma once
+
+#include "engine/op_schema.hpp"
+
+namespace quarks::detail {
+
+const OpSchema& schema_of(OpKind op);
+
+}  // namespace quarks::detail

@@ -1,0 +1,55 @@
+// What every op provides to the engine: a schema (validation + shape inference + in-place rule) and
+// a compile step that turns a node with concrete shapes into a CompiledOp. Op families implement
+// these in ops/<family>/; the engine reaches them only through engine/op_registry.hpp.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "engine/graph_ir.hpp"
+#include "quarks/model.hpp"
+
+namespace quarks::detail {
+
+/// Pointers to one node's tensors for one run. in[i] / out[i] follow node.inputs / node.outputs.
+struct OpIO {
+  const float* const* in;
+  float* const* out;
+  std::byte* scratch;  ///< scratch_bytes() bytes, 64-byte aligned, private to this call
+};
+
+/// A node compiled for concrete shapes: kernels chosen, weights prepacked, primitives created.
+/// run() is const and may be called concurrently from several Sessions with different OpIO.
+class CompiledOp {
+ public:
+  virtual ~CompiledOp() = default;
+  virtual std::size_t scratch_bytes() const { return 0; }
+  virtual void run(const OpIO& io) const = 0;
+};
+
+struct CompileContext {
+  const Node& node;
+  const GraphIR& graph;          ///< for constant data: graph.values[node.inputs[i]].data
+  std::span<const Shape> in;     ///< concrete input shapes
+  std::span<const Shape> out;    ///< concrete output shapes
+  int threads = 1;               ///< size of the arena the op will run in
+  Precision precision = Precision::kF32;
+
+  bool is_constant(std::size_t input) const { return graph.values[node.inputs[input]].kind == ValueKind::kConstant; }
+  const float* constant_f32(std::size_t input) const { return graph.values[node.inputs[input]].data.f32(); }
+};
+
+struct OpSchema {
+  /// Checks attributes and input shapes (symbolic at build time, concrete at plan time) and returns
+  /// the output shapes. Throws Error with GraphIR::where(node) as the message prefix.
+  std::vector<SymShape> (*infer)(const Node& node, const GraphIR& graph, std::span<const SymShape> in);
+  /// Index of the input whose buffer the output may reuse (elementwise ops), or -1.
+  int (*inplace_input)(const Node& node);
+  /// True when the output is the input reinterpreted (reshape): the planner aliases the buffers.
+  bool is_view;
+  std::unique_ptr<CompiledOp> (*compile)(const CompileContext& ctx);
+};
+
+}  // namespace quarks::detail

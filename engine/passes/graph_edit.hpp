@@ -1,0 +1,17 @@
+// Small editing helpers shared by the passes.
+#pragma once
+
+#include <vector>
+
+#include "engine/graph_ir.hpp"
+
+namespace quarks::detail {
+
+/// Number of node inputs that read each value, plus one per graph output naming it.
+std::vector<int> count_uses(const GraphIR& g);
+/// True if `v` is named by a graph output.
+bool is_graph_output(const GraphIR& g, ValueId v);
+/// Removes the nodes marked in `dead` and renumbers producers.
+void remove_nodes(GraphIR& g, const std::vector<bool>& dead);
+
+}  // namespace quarks::detail

@@ -1,0 +1,21 @@
+// Graph passes. Each takes a valid IR in topological order and leaves it valid and in order.
+#pragma once
+
+#include "engine/graph_ir.hpp"
+
+namespace quarks::detail {
+
+/// Drops nodes whose outputs no graph output needs.
+void eliminate_dead_nodes(GraphIR& g);
+/// dense (no bias) followed by add of a constant [N] vector -> dense with bias.
+void fuse_dense_bias(GraphIR& g);
+/// dense (identity) followed by an activation -> dense with that activation in its epilogue.
+void fuse_dense_activation(GraphIR& g);
+/// output_gate(dense(x, W1), dense(x, W2)) on one x -> one gated dense whose output tiles are gated
+/// while in cache (GLU, SwiGLU, GEGLU, ... feed-forward layers).
+void fuse_gated_dense(GraphIR& g);
+
+/// Runs the passes above in order.
+void optimize(GraphIR& g);
+
+}  // namespace quarks::detail

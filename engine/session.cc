@@ -1,0 +1,227 @@
+// Session: binds the caller's tensors to a plan and runs it level by level in a TBB arena.
+//
+// Steady state (same input shapes as the previous run, outputs in caller buffers) allocates nothing:
+// every vector below is sized when the plan changes, and run() only overwrites their contents.
+#include <cstdlib>
+#include <cstring>
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include "engine/model_impl.hpp"
+#include "quarks/model.hpp"
+
+namespace quarks {
+namespace detail {
+
+struct AlignedFree {
+  void operator()(std::byte* p) const noexcept { std::free(p); }
+};
+
+struct SessionImpl {
+  std::shared_ptr<const ModelImpl> model;
+  tbb::task_arena arena;
+  std::shared_ptr<const Plan> plan;
+
+  std::unique_ptr<std::byte, AlignedFree> memory;  // the activation arena
+  std::size_t memory_bytes = 0;
+
+  std::vector<const void*> input_data;  // per graph input, this run's binding
+  std::vector<Shape> input_shapes;      // per graph input, this run's shapes
+  std::vector<float*> bound_outputs;    // per graph output, caller buffer or null
+  std::vector<Tensor> spare_outputs;    // per graph output, storage used when the caller gives none
+  std::vector<float*> value_ptrs;       // per value
+  std::vector<const float*> node_in;    // all nodes' input pointers, flattened
+  std::vector<float*> node_out;         // all nodes' output pointers, flattened
+  std::vector<std::size_t> node_in_begin, node_out_begin;
+
+  explicit SessionImpl(std::shared_ptr<const ModelImpl> m) : model(std::move(m)), arena(model->threads) {
+    const GraphIR& g = model->graph;
+    input_data.resize(g.inputs.size());
+    input_shapes.resize(g.inputs.size());
+    bound_outputs.resize(g.outputs.size());
+    spare_outputs.resize(g.outputs.size());
+    value_ptrs.resize(g.values.size());
+    for (const Node& n : g.nodes) {
+      node_in_begin.push_back(node_in.size());
+      node_out_begin.push_back(node_out.size());
+      node_in.resize(node_in.size() + n.inputs.size());
+      node_out.resize(node_out.size() + n.outputs.size());
+    }
+  }
+
+  void bind_inputs(std::span<const NamedInput> inputs);
+  void ensure_plan();
+  void bind_outputs(std::span<const NamedOutput> outputs);
+  void execute();
+  float* output_buffer(std::size_t o);
+};
+
+// The caller's buffer for output o, or a spare one kept by the Session for outputs nobody asked for.
+float* SessionImpl::output_buffer(std::size_t o) {
+  if (bound_outputs[o]) return bound_outputs[o];
+  const Shape& shape = plan->value_shapes[model->graph.outputs[o].second];
+  if (spare_outputs[o].empty_storage() || spare_outputs[o].numel() < shape.numel()) {
+    spare_outputs[o] = Tensor(DType::kF32, shape);
+  }
+  return spare_outputs[o].f32();
+}
+
+void SessionImpl::bind_inputs(std::span<const NamedInput> inputs) {
+  const GraphIR& g = model->graph;
+  for (const NamedInput& in : inputs) {
+    bool known = false;
+    for (ValueId v : g.inputs) known = known || g.values[v].name == in.name;
+    if (!known) {
+      std::string names;
+      for (ValueId v : g.inputs) names += (names.empty() ? "" : ", ") + g.values[v].name;
+      throw Error(ErrorCode::kNotFound, "unknown input '" + std::string(in.name) + "' (the graph's inputs: " + names + ")");
+    }
+  }
+  for (std::size_t i = 0; i < g.inputs.size(); ++i) {
+    const std::string& name = g.values[g.inputs[i]].name;
+    const NamedInput* found = nullptr;
+    for (const NamedInput& in : inputs) {
+      if (in.name != name) continue;
+      if (found) throw Error(ErrorCode::kInvalidArgument, "input '" + name + "' is given twice");
+      found = &in;
+    }
+    if (!found) throw Error(ErrorCode::kNotFound, "input '" + name + "' is missing");
+    const ConstTensorView& t = found->tensor;
+    if (t.dtype() != DType::kF32) {
+      throw Error(ErrorCode::kTypeMismatch,
+                  "input '" + name + "' has dtype " + to_string(t.dtype()) + " but the graph expects f32");
+    }
+    if (t.data() == nullptr && t.numel() > 0) {
+      throw Error(ErrorCode::kInvalidArgument, "input '" + name + "' has no data");
+    }
+    input_data[i] = t.data();
+    input_shapes[i] = t.shape();
+  }
+}
+
+void SessionImpl::ensure_plan() {
+  if (plan && plan->input_shapes == input_shapes) return;
+  plan = model->plan_for(input_shapes);
+  if (plan->arena_bytes > memory_bytes) {
+    void* p = std::aligned_alloc(64, plan->arena_bytes);
+    if (!p) {
+      throw Error(ErrorCode::kResourceExhausted,
+                  "cannot allocate the " + std::to_string(plan->arena_bytes) + "-byte activation arena");
+    }
+    memory.reset(static_cast<std::byte*>(p));
+    memory_bytes = plan->arena_bytes;
+  }
+}
+
+void SessionImpl::bind_outputs(std::span<const NamedOutput> outputs) {
+  const GraphIR& g = model->graph;
+  std::fill(bound_outputs.begin(), bound_outputs.end(), nullptr);
+  for (const NamedOutput& out : outputs) {
+    std::size_t index = g.outputs.size();
+    for (std::size_t o = 0; o < g.outputs.size(); ++o)
+      if (g.outputs[o].first == out.name) index = o;
+    if (index == g.outputs.size()) {
+      throw Error(ErrorCode::kNotFound, "unknown output '" + std::string(out.name) + "'");
+    }
+    if (bound_outputs[index]) throw Error(ErrorCode::kInvalidArgument, "output '" + std::string(out.name) + "' is given twice");
+    const Shape& expected = plan->value_shapes[g.outputs[index].second];
+    if (out.tensor.dtype() != DType::kF32 || !(out.tensor.shape() == expected)) {
+      throw Error(ErrorCode::kShapeMismatch, "output '" + std::string(out.name) + "' buffer is " +
+                                                 to_string(out.tensor.dtype()) + " " + out.tensor.shape().to_string() +
+                                                 " but the output is f32 " + expected.to_string());
+    }
+    if (out.tensor.data() == nullptr && expected.numel() > 0) {
+      throw Error(ErrorCode::kInvalidArgument, "output '" + std::string(out.name) + "' buffer has no data");
+    }
+    bound_outputs[index] = static_cast<float*>(out.tensor.data());
+  }
+}
+
+void SessionImpl::execute() {
+  const GraphIR& g = model->graph;
+  const Plan& p = *plan;
+  // Resolve where every value is for this run. Alias sources always have smaller ids.
+  for (std::size_t v = 0; v < g.values.size(); ++v) {
+    const ValueLocation& loc = p.locations[v];
+    switch (loc.kind) {
+      case ValueLocation::Kind::kArena: value_ptrs[v] = reinterpret_cast<float*>(memory.get() + loc.offset); break;
+      case ValueLocation::Kind::kInput: value_ptrs[v] = const_cast<float*>(static_cast<const float*>(input_data[loc.index])); break;
+      case ValueLocation::Kind::kConstant: value_ptrs[v] = g.values[v].data.f32(); break;
+      case ValueLocation::Kind::kAliasOf: value_ptrs[v] = value_ptrs[loc.index]; break;
+      case ValueLocation::Kind::kOutput: value_ptrs[v] = output_buffer(loc.index); break;
+    }
+  }
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) node_in[node_in_begin[i] + k] = value_ptrs[n.inputs[k]];
+    for (std::size_t k = 0; k < n.outputs.size(); ++k) node_out[node_out_begin[i] + k] = value_ptrs[n.outputs[k]];
+  }
+
+  auto run_node = [&](int i) {
+    const OpIO io{node_in.data() + node_in_begin[i], node_out.data() + node_out_begin[i],
+                  memory.get() + p.scratch_offsets[i]};
+    p.ops[i]->run(io);
+  };
+  arena.execute([&] {
+    for (const std::vector<int>& level : p.levels) {
+      if (level.size() == 1) {
+        run_node(level[0]);
+      } else {
+        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, level.size(), 1), [&](const tbb::blocked_range<std::size_t>& r) {
+          for (std::size_t k = r.begin(); k != r.end(); ++k) run_node(level[k]);
+        });
+      }
+    }
+  });
+
+  for (std::size_t o = 0; o < g.outputs.size(); ++o) {
+    if (!bound_outputs[o] || p.outputs[o].direct) continue;
+    const ValueId v = p.outputs[o].value;
+    const std::size_t bytes = static_cast<std::size_t>(p.value_shapes[v].numel()) * sizeof(float);
+    if (bytes) std::memmove(bound_outputs[o], value_ptrs[v], bytes);
+  }
+}
+
+}  // namespace detail
+
+Session::Session(const Model& model) : impl_(std::make_unique<detail::SessionImpl>(model.shared_impl())) {}
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+void Session::run(std::span<const NamedInput> inputs, std::span<const NamedOutput> outputs) {
+  impl_->bind_inputs(inputs);
+  impl_->ensure_plan();
+  impl_->bind_outputs(outputs);
+  impl_->execute();
+}
+
+std::map<std::string, Tensor> Session::run(std::span<const NamedInput> inputs) {
+  impl_->bind_inputs(inputs);
+  impl_->ensure_plan();
+  const detail::GraphIR& g = impl_->model->graph;
+  std::map<std::string, Tensor> results;
+  std::vector<NamedOutput> outs;
+  for (const auto& [name, v] : g.outputs) {
+    Tensor t(DType::kF32, impl_->plan->value_shapes[v]);
+    outs.push_back({name, t.view()});
+    results.emplace(name, std::move(t));
+  }
+  impl_->bind_outputs(outs);
+  impl_->execute();
+  return results;
+}
+
+Shape Session::output_shape(std::span<const NamedInput> inputs, std::string_view name) {
+  impl_->bind_inputs(inputs);
+  impl_->ensure_plan();
+  for (const auto& [out, v] : impl_->model->graph.outputs)
+    if (out == name) return impl_->plan->value_shapes[v];
+  throw Error(ErrorCode::kNotFound, "unknown output '" + std::string(name) + "'");
+}
+
+std::size_t Session::arena_bytes() const noexcept { return impl_->plan ? impl_->plan->arena_bytes : 0; }
+
+}  // namespace quarks

@@ -1,0 +1,150 @@
+// quarks — building a graph of attention quarks and the ops around them.
+//
+//   quarks::GraphBuilder g;
+//   auto x  = g.input("x", {"batch", 768});                       // symbolic batch dim
+//   auto w1 = g.constant("ffn.gate.w", w_gate);                   // Tensor [768, 3072]
+//   auto w2 = g.constant("ffn.up.w", w_up);
+//   auto h  = g.output_gate("ffn.swiglu", g.dense("ffn.gate", x, w1), g.dense("ffn.up", x, w2),
+//                           quarks::Activation::silu(), quarks::Activation::identity());
+//   g.output("y", g.dense("ffn.down", h, g.constant("ffn.down.w", w_down)));
+//   quarks::Graph graph = g.build();
+//
+// Every op method validates its inputs and infers the output shape immediately; a problem throws
+// quarks::Error naming the node, the op and the reason. Node and value names must be unique.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "quarks/activation.hpp"
+#include "quarks/tensor.hpp"
+
+namespace quarks {
+
+namespace detail {
+struct GraphIR;
+}
+
+/// One dimension of a graph input: a fixed size, or a named symbol ("batch", "seq") whose size is
+/// given by the tensors passed to Session::run. Inputs that share a symbol must agree at run time.
+struct Dim {
+  std::int64_t value = -1;  ///< >= 0 for a fixed size, -1 for a symbol
+  std::string symbol;
+
+  Dim(std::int64_t v) : value(v) {}                       // NOLINT: implicit by design
+  Dim(int v) : value(v) {}                                // NOLINT
+  Dim(const char* s) : symbol(s) {}                       // NOLINT
+  Dim(std::string s) : symbol(std::move(s)) {}            // NOLINT
+  bool is_symbolic() const noexcept { return value < 0; }
+};
+
+/// A handle to a value (tensor) inside the GraphBuilder that made it.
+struct Value {
+  std::uint32_t id = UINT32_MAX;
+  bool valid() const noexcept { return id != UINT32_MAX; }
+};
+
+/// Elementwise arithmetic with NumPy broadcasting.
+enum class BinaryOpKind { kAdd, kSub, kMul, kDiv };
+
+/// A validated graph, ready for quarks::compile. Cheap to copy (shared, immutable).
+class Graph {
+ public:
+  Graph() = default;
+  /// Graph input names in declaration order.
+  std::vector<std::string> input_names() const;
+  /// Graph output names in declaration order.
+  std::vector<std::string> output_names() const;
+  /// One line per node: "name = op(inputs) -> shape". For inspection and debugging.
+  std::string to_string() const;
+
+  /// Internal representation; not part of the stable API.
+  const detail::GraphIR& ir() const;
+  explicit Graph(std::shared_ptr<const detail::GraphIR> ir) : ir_(std::move(ir)) {}
+
+ private:
+  std::shared_ptr<const detail::GraphIR> ir_;
+};
+
+/// Builds a Graph op by op. Not thread-safe; one builder per thread.
+class GraphBuilder {
+ public:
+  GraphBuilder();
+  ~GraphBuilder();
+  GraphBuilder(GraphBuilder&&) noexcept;
+  GraphBuilder& operator=(GraphBuilder&&) noexcept;
+
+  // --- values -------------------------------------------------------------------------------------
+  /// A runtime input, f32, row-major, with fixed or symbolic dims.
+  Value input(const std::string& name, const std::vector<Dim>& dims);
+  /// A constant (weights, biases). The tensor's storage is shared, not copied: don't modify it later.
+  Value constant(const std::string& name, const Tensor& value);
+  /// Declares `v` a graph output under `name`.
+  void output(const std::string& name, Value v);
+
+  // --- dense products -----------------------------------------------------------------------------
+  /// y = f(x·W + b) over the last axis of x (any leading dims). W: constant [K, N]; b: constant [N].
+  Value dense(const std::string& name, Value x, Value w, std::optional<Value> bias = std::nullopt,
+              const Activation& f = Activation::identity());
+  /// Product of two runtime tensors [..., M, K]·[..., K, N] with broadcast batch dims; trans_a /
+  /// trans_b transpose the last two dims of a / b first (no copy is made).
+  Value matmul(const std::string& name, Value a, Value b, bool trans_a = false, bool trans_b = false);
+
+  // --- the attention quarks -------------------------------------------------------------------------
+  /// y = f(x).
+  Value activation(const std::string& name, Value x, const Activation& f);
+  /// Additive activation attention (multiplexing): y = f(s + lambda·a), a broadcast to s's shape.
+  Value multiplex(const std::string& name, Value s, Value a, float lambda = 1.0f,
+                  const Activation& f = Activation::identity());
+  /// Multiplicative output attention (output gating): y = f(s1) ⊙ g(s2), s1 and s2 of one shape.
+  /// GLU: (identity, sigmoid); SwiGLU: (silu, identity) on (gate, up); GEGLU; ReGLU; bilinear.
+  Value output_gate(const std::string& name, Value s1, Value s2, const Activation& f, const Activation& g);
+  /// Multiplicative synaptic attention: y[m,n] = Σ_k x[m,k]·W[k,n]·G[..,k,n] with x [..., K], W a
+  /// constant [K, N] and G a runtime gate of shape [K, N] (a synapse mask), [M, K, 1] (one gate per
+  /// input and row) or [M, K, N] (one per synapse and row), where M is the product of x's leading dims.
+  Value synaptic_gate(const std::string& name, Value x, Value w, Value g);
+
+  // --- elementwise, normalisation ------------------------------------------------------------------
+  Value binary(const std::string& name, BinaryOpKind op, Value a, Value b);
+  Value add(const std::string& name, Value a, Value b) { return binary(name, BinaryOpKind::kAdd, a, b); }
+  Value sub(const std::string& name, Value a, Value b) { return binary(name, BinaryOpKind::kSub, a, b); }
+  Value mul(const std::string& name, Value a, Value b) { return binary(name, BinaryOpKind::kMul, a, b); }
+  Value div(const std::string& name, Value a, Value b) { return binary(name, BinaryOpKind::kDiv, a, b); }
+  /// Numerically stable softmax along `axis` (negative counts from the end).
+  Value softmax(const std::string& name, Value x, int axis = -1);
+  /// Layer normalisation over the last axis; scale/bias constants of shape [C] (optional).
+  Value layer_norm(const std::string& name, Value x, std::optional<Value> scale = std::nullopt,
+                   std::optional<Value> bias = std::nullopt, float epsilon = 1e-5f);
+  /// RMS normalisation over the last axis: x / sqrt(mean(x²) + eps) · scale (+ bias).
+  Value rms_norm(const std::string& name, Value x, std::optional<Value> scale = std::nullopt,
+                 std::optional<Value> bias = std::nullopt, float epsilon = 1e-6f);
+
+  // --- layout ---------------------------------------------------------------------------------------
+  /// New shape with the same element count; 0 copies the input dim, -1 (at most one) is inferred.
+  Value reshape(const std::string& name, Value x, const std::vector<std::int64_t>& shape);
+  /// Permutes dims: output dim i is input dim perm[i].
+  Value transpose(const std::string& name, Value x, const std::vector<int>& perm);
+  /// Joins tensors along `axis`; all other dims must match.
+  Value concat(const std::string& name, const std::vector<Value>& xs, int axis);
+  /// Splits `x` along `axis` into pieces of the given sizes (which must sum to the dim).
+  std::vector<Value> split(const std::string& name, Value x, int axis, const std::vector<std::int64_t>& sizes);
+  /// Python-style slice along `axes`: starts/ends clamp to the dim (negative counts from the end),
+  /// steps are positive (default 1).
+  Value slice(const std::string& name, Value x, const std::vector<std::int64_t>& starts,
+              const std::vector<std::int64_t>& ends, const std::vector<int>& axes,
+              const std::vector<std::int64_t>& steps = {});
+
+  /// Shape of a value as known at build time: symbolic dims print as their name ("[batch,768]").
+  std::string shape_string(Value v) const;
+  /// Finishes the graph: checks that it has outputs and drops nodes that no output needs.
+  /// The builder is empty afterwards.
+  Graph build();
+
+ private:
+  std::unique_ptr<detail::GraphIR> ir_;
+};
+
+}  // namespace quarks

@@ -1,0 +1,109 @@
+// quarks — compiling a Graph into a Model, and running it with Sessions.
+//
+// Thread safety:
+//   - Model is immutable after compile() and may be shared by any number of threads. Copies share it.
+//   - Session is per caller: one thread at a time may call run() on a given Session. Create one
+//     Session per thread (cheap: it owns the activation arena and a thread arena, not the weights).
+//   - Sessions of one Model may run concurrently; their results are bit-identical to serial runs.
+//
+// Memory: a Session's arena is sized when it first sees a set of input shapes. Later runs with the
+// same input shapes and caller-provided output buffers make no heap allocation inside quarks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "quarks/graph.hpp"
+#include "quarks/tensor.hpp"
+
+namespace quarks {
+
+/// Precision of the dense products. Everything else (activations, gating, norms, softmax,
+/// accumulation) is f32 in both modes.
+enum class Precision {
+  kF32,   ///< f32 weights and products — the reference.
+  kBF16,  ///< bf16 weights, bf16 products with f32 accumulation (needs AVX512_BF16 for speed).
+};
+
+struct CompileOptions {
+  int threads = 0;                 ///< size of each Session's thread arena; 0 = all hardware threads
+  Precision precision = Precision::kF32;
+  std::size_t max_arena_bytes = 0;  ///< cap on one Session's activation arena; 0 = no cap
+};
+
+namespace detail {
+struct ModelImpl;
+struct SessionImpl;
+}  // namespace detail
+
+/// A compiled, immutable model. Obtain with quarks::compile().
+class Model {
+ public:
+  Model() = default;
+  std::vector<std::string> input_names() const;
+  std::vector<std::string> output_names() const;
+  const CompileOptions& options() const;
+  /// The graph after optimisation (fusion, dead-node elimination), one node per line.
+  std::string describe() const;
+  /// Number of nodes after optimisation, and how many of them are fused ops.
+  std::size_t node_count() const;
+
+  /// Internal; not part of the stable API.
+  explicit Model(std::shared_ptr<const detail::ModelImpl> impl) : impl_(std::move(impl)) {}
+  const detail::ModelImpl& impl() const;
+  const std::shared_ptr<const detail::ModelImpl>& shared_impl() const;
+
+ private:
+  std::shared_ptr<const detail::ModelImpl> impl_;
+};
+
+/// Validates, optimises and compiles `graph`. Throws quarks::Error naming the node, op and reason.
+/// When every input dim is fixed, weights are prepacked and kernels created here; with symbolic dims
+/// that happens on the first run for each new set of input shapes (shared by all Sessions).
+Model compile(const Graph& graph, const CompileOptions& options = {});
+
+/// A named input for Session::run.
+struct NamedInput {
+  std::string_view name;
+  ConstTensorView tensor;
+};
+/// A named, caller-owned output buffer for Session::run.
+struct NamedOutput {
+  std::string_view name;
+  TensorView tensor;
+};
+
+/// Per-caller execution state of a Model. Not thread-safe; see the thread-safety note above.
+class Session {
+ public:
+  explicit Session(const Model& model);
+  ~Session();
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+
+  /// Runs the model writing into caller-provided buffers. Every graph input must be given once;
+  /// `outputs` may name any subset of the graph outputs (the others are computed and dropped).
+  /// Output buffers must have the exact output shape (see output_shape) and not overlap inputs.
+  void run(std::span<const NamedInput> inputs, std::span<const NamedOutput> outputs);
+  /// Convenience form: returns every graph output in a freshly allocated Tensor.
+  std::map<std::string, Tensor> run(std::span<const NamedInput> inputs);
+  std::map<std::string, Tensor> run(std::initializer_list<NamedInput> inputs) {
+    return run(std::span<const NamedInput>(inputs.begin(), inputs.size()));
+  }
+
+  /// Shape that output `name` will have for these inputs (plans for them if needed).
+  Shape output_shape(std::span<const NamedInput> inputs, std::string_view name);
+  /// Bytes of this Session's activation arena for the current input shapes (0 before the first run).
+  std::size_t arena_bytes() const noexcept;
+
+ private:
+  std::unique_ptr<detail::SessionImpl> impl_;
+};
+
+}  // namespace quarks

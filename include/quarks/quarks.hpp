@@ -1,0 +1,16 @@
+// quarks — umbrella header: everything a service needs to build, compile and run models.
+//
+// quarks is a CPU inference engine built around the fundamental building blocks of attention:
+// multiplexing (additive activation attention), output gating and synaptic gating. See README.md.
+#pragma once
+
+#include "quarks/activation.hpp"
+#include "quarks/error.hpp"
+#include "quarks/graph.hpp"
+#include "quarks/model.hpp"
+#include "quarks/tensor.hpp"
+
+namespace quarks {
+/// Library version, "MAJOR.MINOR.PATCH".
+const char* version() noexcept;
+}  // namespace quarks

@@ -1,0 +1,54 @@
+// Schema of elementwise add/sub/mul/div with NumPy broadcasting.
+#include "engine/parallel.hpp"
+#include "engine/shape_utils.hpp"
+#include "ops/elementwise/binary_kernels.hpp"
+#include "ops/elementwise/broadcast.hpp"
+#include "ops/op_schemas.hpp"
+
+namespace quarks::detail {
+namespace {
+
+std::vector<SymShape> infer_binary(const Node& node, const GraphIR& g, std::span<const SymShape> in) {
+  if (node.inputs.size() != 2) attr_error(node, "expects 2 inputs, got " + std::to_string(node.inputs.size()));
+  return {broadcast_shapes(node, g, in[0], in[1])};
+}
+
+ops::BinaryOp kernel_op(BinaryOpKind k) {
+  switch (k) {
+    case BinaryOpKind::kAdd: return ops::BinaryOp::kAdd;
+    case BinaryOpKind::kSub: return ops::BinaryOp::kSub;
+    case BinaryOpKind::kMul: return ops::BinaryOp::kMul;
+    case BinaryOpKind::kDiv: return ops::BinaryOp::kDiv;
+  }
+  return ops::BinaryOp::kAdd;
+}
+
+class BinaryOp final : public CompiledOp {
+ public:
+  BinaryOp(ops::BinaryOp op, const Shape& out, const Shape& a, const Shape& b) : op_(op), loop_(out, {a, b}) {}
+  void run(const OpIO& io) const override {
+    parallel_blocks(loop_.total(), kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
+      loop_.for_each_run(begin, end, [&](const std::int64_t* off, const std::int64_t* stride, std::int64_t y, std::int64_t n) {
+        ops::binary(op_, io.in[0] + off[0], static_cast<std::size_t>(stride[0]), io.in[1] + off[1],
+                    static_cast<std::size_t>(stride[1]), io.out[0] + y, static_cast<std::size_t>(n));
+      });
+    });
+  }
+
+ private:
+  ops::BinaryOp op_;
+  ops::BroadcastLoop loop_;
+};
+
+std::unique_ptr<CompiledOp> compile_binary(const CompileContext& ctx) {
+  return std::make_unique<BinaryOp>(kernel_op(ctx.node.attr<BinaryAttrs>().op), ctx.out[0], ctx.in[0], ctx.in[1]);
+}
+
+// The planner only takes the offer when input 0 has the output's element count (no broadcast).
+int first_input_in_place(const Node&) { return 0; }
+
+}  // namespace
+
+const OpSchema kBinarySchema{infer_binary, first_input_in_place, false, compile_binary};
+
+}  // namespace quarks::detail

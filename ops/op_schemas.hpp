@@ -1,0 +1,25 @@
+// The schema of every op, defined in its family's folder and collected by engine/op_registry.cc.
+#pragma once
+
+#include "engine/op_schema.hpp"
+
+namespace quarks::detail {
+
+extern const OpSchema kDenseSchema;         // ops/dense/dense_ops.cc
+extern const OpSchema kGatedDenseSchema;    // ops/dense/dense_ops.cc
+extern const OpSchema kMatMulSchema;        // ops/dense/dense_ops.cc
+extern const OpSchema kSynapticGateSchema;  // ops/dense/dense_ops.cc
+extern const OpSchema kActivationSchema;    // ops/activation/activation_ops.cc
+extern const OpSchema kMultiplexSchema;     // ops/activation/activation_ops.cc
+extern const OpSchema kOutputGateSchema;    // ops/activation/activation_ops.cc
+extern const OpSchema kBinarySchema;        // ops/elementwise/binary_ops.cc
+extern const OpSchema kSoftmaxSchema;       // ops/normalization/normalization_ops.cc
+extern const OpSchema kLayerNormSchema;     // ops/normalization/normalization_ops.cc
+extern const OpSchema kRmsNormSchema;       // ops/normalization/normalization_ops.cc
+extern const OpSchema kReshapeSchema;       // ops/layout/layout_ops.cc
+extern const OpSchema kTransposeSchema;     // ops/layout/layout_ops.cc
+extern const OpSchema kConcatSchema;        // ops/layout/layout_ops.cc
+extern const OpSchema kSplitSchema;         // ops/layout/layout_ops.cc
+extern const OpSchema kSliceSchema;         // ops/layout/layout_ops.cc
+
+}  // namespace quarks::detail

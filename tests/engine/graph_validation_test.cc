@@ -1,0 +1,150 @@
+// Validation at build, compile and run time: every error names the node, the op and the reason.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "engine/graph_ir.hpp"
+#include "engine/test_util.hpp"
+
+namespace quarks {
+namespace {
+
+using ::testing::HasSubstr;
+using test::random_tensor;
+
+// Runs `fn`, expecting quarks::Error with `code` and a message containing every fragment.
+template <class Fn>
+void expect_error(Fn fn, ErrorCode code, std::initializer_list<const char*> fragments) {
+  try {
+    fn();
+    FAIL() << "expected quarks::Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    for (const char* f : fragments) EXPECT_THAT(e.what(), HasSubstr(f));
+  }
+}
+
+TEST(GraphValidation, DenseInnerDimMismatchNamesNodeOpInputAndK) {
+  GraphBuilder g;
+  auto x = g.input("x", {4, 512});
+  auto w = g.constant("ffn.up.w", random_tensor({768, 3072}, 1));
+  expect_error([&] { g.dense("ffn.up", x, w); }, ErrorCode::kShapeMismatch,
+               {"node 'ffn.up' (dense): input 'x' has shape [4,512] but the weight 'ffn.up.w' expects K=768"});
+}
+
+TEST(GraphValidation, DenseWeightMustBeConstant) {
+  GraphBuilder g;
+  auto x = g.input("x", {4, 8});
+  auto w = g.input("w", {8, 8});
+  expect_error([&] { g.dense("d", x, w); }, ErrorCode::kInvalidArgument, {"node 'd' (dense)", "must be a constant"});
+}
+
+TEST(GraphValidation, BroadcastMismatchNamesBothInputs) {
+  GraphBuilder g;
+  auto a = g.input("a", {4, 3});
+  auto b = g.input("b", {5, 3});
+  expect_error([&] { g.add("sum", a, b); }, ErrorCode::kShapeMismatch,
+               {"node 'sum' (binary)", "'a' [4,3]", "'b' [5,3]", "do not broadcast"});
+}
+
+TEST(GraphValidation, AttributeErrors) {
+  GraphBuilder g;
+  auto x = g.input("x", {2, 3});
+  expect_error([&] { g.softmax("sm", x, 2); }, ErrorCode::kInvalidArgument, {"node 'sm' (softmax)", "axis 2"});
+  expect_error([&] { g.transpose("t", x, {0, 0}); }, ErrorCode::kInvalidArgument, {"node 't' (transpose)", "permutation"});
+  expect_error([&] { g.reshape("r", x, {4, -1}); }, ErrorCode::kShapeMismatch, {"node 'r' (reshape)", "cannot reshape"});
+  expect_error([&] { g.split("s", x, 1, {1, 1}); }, ErrorCode::kShapeMismatch, {"node 's' (split)", "sum to 2"});
+  expect_error([&] { g.activation("p", x, Activation::polynomial({})); }, ErrorCode::kInvalidArgument,
+               {"node 'p' (activation)", "coefficients"});
+  expect_error([&] { g.slice("sl", x, {0}, {1}, {1}, {0}); }, ErrorCode::kInvalidArgument, {"node 'sl' (slice)", "step"});
+}
+
+TEST(GraphValidation, DuplicateAndEmptyNames) {
+  GraphBuilder g;
+  auto x = g.input("x", {2});
+  g.activation("a", x, Activation::relu());
+  expect_error([&] { g.activation("a", x, Activation::relu()); }, ErrorCode::kInvalidArgument, {"node 'a'", "already exists"});
+  expect_error([&] { g.input("x", {2}); }, ErrorCode::kInvalidArgument, {"input 'x'", "already used"});
+  expect_error([&] { g.activation("x", x, Activation::relu()); }, ErrorCode::kInvalidArgument, {"'x'", "already used"});
+}
+
+TEST(GraphValidation, BuildNeedsOutputs) {
+  GraphBuilder g;
+  g.input("x", {2});
+  expect_error([&] { g.build(); }, ErrorCode::kInvalidArgument, {"no outputs"});
+}
+
+TEST(GraphValidation, SymbolicDimsAreCheckedAtRunTime) {
+  GraphBuilder g;
+  auto a = g.input("a", {"batch", 4});
+  auto b = g.input("b", {"batch", 4});
+  g.output("y", g.add("sum", a, b));
+  Session s(compile(g.build()));
+  Tensor ta = random_tensor({3, 4}, 1), tb = random_tensor({2, 4}, 2), tc = random_tensor({3, 5}, 3);
+  expect_error([&] { s.run({{"a", ta}, {"b", tb}}); }, ErrorCode::kShapeMismatch, {"symbol 'batch' is 3 in input 'a' but 2 in input 'b'"});
+  expect_error([&] { s.run({{"a", ta}, {"b", tc}}); }, ErrorCode::kShapeMismatch,
+               {"input 'b' has shape [3,5] but the graph declares [batch,4]"});
+  expect_error([&] { s.run({{"a", ta}}); }, ErrorCode::kNotFound, {"input 'b' is missing"});
+  expect_error([&] { s.run({{"a", ta}, {"b", ta}, {"c", ta}}); }, ErrorCode::kNotFound, {"unknown input 'c'"});
+  // A valid run after the errors still works.
+  auto out = s.run({{"a", ta}, {"b", ta}});
+  EXPECT_EQ(out.at("y").shape(), (Shape{3, 4}));
+}
+
+TEST(GraphValidation, OutputBufferOfWrongShapeIsRejected) {
+  GraphBuilder g;
+  auto x = g.input("x", {2, 3});
+  g.output("y", g.activation("a", x, Activation::relu()));
+  Session s(compile(g.build()));
+  Tensor in = random_tensor({2, 3}, 1), wrong(DType::kF32, {3, 2});
+  const NamedInput inputs[] = {{"x", in}};
+  const NamedOutput outputs[] = {{"y", wrong.view()}};
+  expect_error([&] { s.run(inputs, outputs); }, ErrorCode::kShapeMismatch, {"output 'y' buffer is f32 [3,2] but the output is f32 [2,3]"});
+}
+
+TEST(GraphValidation, ArenaCapIsEnforcedAtCompileTime) {
+  GraphBuilder g;
+  auto x = g.input("x", {1024, 1024});
+  auto h = g.activation("a", x, Activation::relu());
+  g.output("y", g.activation("b", h, Activation::tanh()));
+  CompileOptions o;
+  o.max_arena_bytes = 1 << 20;
+  expect_error([&] { compile(g.build(), o); }, ErrorCode::kResourceExhausted, {"max_arena_bytes = 1048576"});
+}
+
+TEST(GraphPasses, DeadNodesAreDropped) {
+  GraphBuilder g;
+  auto x = g.input("x", {2, 3});
+  g.activation("unused", x, Activation::relu());
+  g.output("y", g.activation("used", x, Activation::tanh()));
+  Model m = compile(g.build());
+  EXPECT_EQ(m.node_count(), 1u);
+  EXPECT_THAT(m.describe(), HasSubstr("used = activation[tanh]"));
+}
+
+TEST(GraphPasses, DenseBiasActivationAndGatingFuse) {
+  GraphBuilder g;
+  auto x = g.input("x", {"rows", 16});
+  auto up = g.dense("up", x, g.constant("wu", random_tensor({16, 32}, 1)));
+  auto gate = g.dense("gate", x, g.constant("wg", random_tensor({16, 32}, 2)), g.constant("bg", random_tensor({32}, 3)));
+  auto h = g.output_gate("swiglu", gate, up, Activation::silu(), Activation::identity());
+  auto d = g.dense("down", h, g.constant("wd", random_tensor({32, 16}, 4)));
+  auto b = g.add("down.bias", d, g.constant("bd", random_tensor({16}, 5)));
+  g.output("y", g.activation("act", b, Activation::gelu()));
+  Model m = compile(g.build());
+  EXPECT_EQ(m.node_count(), 2u) << m.describe();
+  EXPECT_THAT(m.describe(), HasSubstr("swiglu = gated_dense[silu*identity](x, wg, wu, bg)"));
+  EXPECT_THAT(m.describe(), HasSubstr("down = dense+bias+gelu(swiglu, wd, bd)"));
+}
+
+TEST(GraphPasses, OutputsAreNotFusedAway) {
+  GraphBuilder g;
+  auto x = g.input("x", {4, 8});
+  auto d = g.dense("d", x, g.constant("w", random_tensor({8, 8}, 1)));
+  g.output("pre", d);
+  g.output("y", g.activation("act", d, Activation::relu()));
+  Model m = compile(g.build());
+  EXPECT_EQ(m.node_count(), 2u) << m.describe();
+}
+
+}  // namespace
+}  // namespace quarks

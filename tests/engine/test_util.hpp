@@ -1,0 +1,56 @@
+// Helpers for engine tests: random tensors, double-precision reference buffers, comparisons.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "quarks/quarks.hpp"
+
+namespace quarks::test {
+
+inline Tensor random_tensor(const Shape& shape, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  Tensor t(DType::kF32, shape);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = dist(rng);
+  return t;
+}
+
+inline std::vector<double> to_double(const Tensor& t) {
+  return std::vector<double>(t.f32(), t.f32() + t.numel());
+}
+
+/// max |a - b| over all elements, with NaN == NaN treated as equal (and NaN vs number as infinite).
+inline double max_abs_diff(const Tensor& got, const std::vector<double>& want) {
+  double worst = 0;
+  for (std::int64_t i = 0; i < got.numel(); ++i) {
+    const double g = got.f32()[i], w = want[static_cast<std::size_t>(i)];
+    if (std::isnan(g) && std::isnan(w)) continue;
+    if (std::isnan(g) || std::isnan(w)) return INFINITY;
+    if (g == w) continue;  // equal infinities
+    worst = std::max(worst, std::fabs(g - w));
+  }
+  return worst;
+}
+
+/// Compiles and runs `graph` once; returns the output `name`.
+inline Tensor run_once(const Graph& graph, std::initializer_list<NamedInput> inputs, const std::string& name = "y",
+                       const CompileOptions& options = {}) {
+  Model model = compile(graph, options);
+  Session session(model);
+  auto out = session.run(inputs);
+  return out.at(name);
+}
+
+/// Row-major [m,k]·[k,n] in double.
+inline std::vector<double> matmul_ref(const float* a, const float* b, std::int64_t m, std::int64_t k, std::int64_t n) {
+  std::vector<double> y(static_cast<std::size_t>(m * n), 0.0);
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t p = 0; p < k; ++p)
+      for (std::int64_t j = 0; j < n; ++j) y[i * n + j] += static_cast<double>(a[i * k + p]) * b[p * n + j];
+  return y;
+}
+
+}  // namespace quarks::test
