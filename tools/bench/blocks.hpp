@@ -1,0 +1,38 @@
+// Built-in blocks of quarks-bench: small graphs with random weights that exercise one quark or one
+// real-model building block, with the work they do (for GFLOP/s and GB/s).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "quarks/quarks.hpp"
+
+namespace quarks::bench {
+
+struct BlockSize {
+  std::int64_t rows = 128;  ///< rows (tokens) for dense blocks
+  std::int64_t elements = std::int64_t{1} << 24;  ///< elements for the elementwise quark kernels
+};
+
+struct BuiltBlock {
+  Graph graph;
+  std::vector<std::pair<std::string, Tensor>> inputs;  ///< random inputs, by name
+  double flops = 0;  ///< floating-point operations of one run (dense products: 2·m·k·n)
+  double bytes = 0;  ///< bytes one run must move at least (memory-bound blocks)
+  std::string shape;  ///< human-readable size, e.g. "128x768->3072->768"
+};
+
+struct BlockInfo {
+  std::string name;
+  std::string description;
+  std::function<BuiltBlock(const BlockSize&)> build;
+};
+
+/// Every built-in block, in the order --list-blocks prints them.
+const std::vector<BlockInfo>& builtin_blocks();
+/// The block named `name`; throws Error(kNotFound) listing the valid names.
+const BlockInfo& find_block(const std::string& name);
+
+}  // namespace quarks::bench
