@@ -16,7 +16,7 @@
 
 #include "ops/dense/dense_kernel.hpp"
 #include "ops/dense/gated_dense_kernel.hpp"
-#include "quarks/error.hpp"
+#include "quarks/quarks.hpp"
 
 namespace {
 
@@ -74,6 +74,30 @@ void BM_DenseKernel(benchmark::State& state) {
       state.SkipWithError(e.what());
     }
   });
+  set_flops(state, 2.0 * static_cast<double>(m * kK * kN));
+}
+
+// Args: m, threads. The same dense layer through the public API: GraphBuilder -> compile -> Session,
+// writing into a caller-provided buffer, as a service would run it.
+void BM_ModelDense(benchmark::State& state) {
+  const std::int64_t m = state.range(0);
+  const int threads = static_cast<int>(state.range(1));
+  const auto w = random_values(static_cast<std::size_t>(kK * kN), 1);
+  const auto b = random_values(static_cast<std::size_t>(kN), 2);
+  const auto x = random_values(static_cast<std::size_t>(m * kK), 3);
+  std::vector<float> y(static_cast<std::size_t>(m * kN));
+  quarks::GraphBuilder g;
+  auto xv = g.input("x", {m, kK});
+  g.output("y", g.dense("dense", xv, g.constant("w", quarks::Tensor::from_f32({kK, kN}, w)),
+                        g.constant("b", quarks::Tensor::from_f32({kN}, b))));
+  const quarks::Model model = quarks::compile(g.build(), {.threads = threads});
+  quarks::Session session(model);
+  const quarks::NamedInput inputs[] = {{"x", quarks::ConstTensorView(x.data(), {m, kK})}};
+  const quarks::NamedOutput outputs[] = {{"y", quarks::TensorView(y.data(), {m, kN})}};
+  for (auto _ : state) {
+    session.run(inputs, outputs);
+    benchmark::DoNotOptimize(y.data());
+  }
   set_flops(state, 2.0 * static_cast<double>(m * kK * kN));
 }
 
@@ -187,6 +211,11 @@ void GatedArgs(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_DenseKernel)->Apply(DenseArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ModelDense)
+    ->ArgNames({"m", "threads"})
+    ->ArgsProduct({{128, 1024}, {1, 2}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_BareOneDnn)->Apply(BareArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_GatedDenseKernel)->Apply(GatedArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
 

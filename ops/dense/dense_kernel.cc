@@ -25,10 +25,15 @@ using dense_detail::align64;
 // measured for 768→3072 at m = 1024, 1 thread: 73 ms per run in blocks of 1024 rows against 105 ms
 // in blocks of 256 and 118 ms in blocks of 128. The limit only bounds the bf16 copy of x per task.
 constexpr std::int64_t kMaxBlockRows = 1024;
-// Columns per N-tile at most, whatever the thread count: the weight tile (k × cols) must stay in L2.
-// Measured for 768→3072 at m = 128, 1 thread: 9.3 ms per run with tiles of 768 columns against 12.9
-// ms with tiles of 1536.
+// Columns per N-tile at most for few rows: the weight tile (k × cols) should stay in cache. Measured
+// for 768→3072 at m = 128, 1 thread: 9.3 ms per run with tiles of 768 columns against 12.9 ms with
+// tiles of 1536 and 13.9 ms with one full-width tile.
 constexpr std::int64_t kMaxTileCols = 768;
+// From this many rows on, each N-tile's call re-packing its block of x costs more than the cache
+// misses of a wide weight tile, so the width is bounded only by the threads' need for tasks.
+// Measured at m = 1024, 1 thread: 67.0 ms with one full-width tile, 68.7 ms with 1536-column tiles,
+// 72.5 ms with 768 (a bare oneDNN matmul of the whole product: 66.4 ms in the same run).
+constexpr std::int64_t kWideTileRows = 512;
 
 void validate(const DenseConfig& c, const float* w) {
   const std::string where = "dense kernel [" + std::to_string(c.m) + "," + std::to_string(c.k) + "]·[" +
@@ -43,7 +48,8 @@ void validate(const DenseConfig& c, const float* w) {
 dense_detail::PackedTiledMatmul make_product(const DenseConfig& c, const float* w, const float* bias,
                                              bool& activation_fused) {
   dense_detail::PackedTiledMatmul::Spec spec;
-  spec.grid = dense_detail::plan_tile_grid(c.m, c.n, 2 * c.max_threads, kMaxTileCols, kMaxBlockRows);
+  const std::int64_t max_cols = c.m >= kWideTileRows ? c.n : kMaxTileCols;
+  spec.grid = dense_detail::plan_tile_grid(c.m, c.n, 2 * c.max_threads, max_cols, kMaxBlockRows);
   spec.k = c.k;
   spec.bf16 = c.bf16_weights;
   spec.w = w;
