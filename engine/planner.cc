@@ -1,6 +1,7 @@
 // Plan building: concrete shapes -> compiled ops -> parallel levels -> value locations -> arena.
 #include <algorithm>
 #include <map>
+#include <string_view>
 
 #include "engine/memory_planner.hpp"
 #include "engine/op_registry.hpp"
@@ -87,7 +88,13 @@ std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape
     for (ValueId v : n.inputs) in.push_back(shapes[v]);
     for (ValueId v : n.outputs) out.push_back(shapes[v]);
     CompileContext ctx{n, g, in, out, threads, options.precision};
-    plan->ops.push_back(schema_of(n.op).compile(ctx));
+    try {
+      plan->ops.push_back(schema_of(n.op).compile(ctx));
+    } catch (const Error& e) {  // kernels don't know the node: say which one failed
+      const std::string where = GraphIR::where(n);
+      if (std::string_view(e.what()).starts_with(where)) throw;
+      throw Error(e.code(), where + e.what());
+    }
   }
 
   std::vector<int> level_of_node;

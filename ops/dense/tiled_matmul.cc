@@ -110,6 +110,11 @@ void PackedTiledMatmul::create_variant(const Spec& spec, std::int64_t rows, std:
                    cpu_engine())
              : dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, dst), attr, cpu_engine());
   } catch (const dnnl::error& e) {
+    if (spec.bf16) {
+      throw Error(ErrorCode::kUnsupported, std::string(what_) +
+                                               ": bf16 precision is not available on this CPU (oneDNN 2.6 runs bf16 "
+                                               "matmuls only with AVX-512); compile with precision f32");
+    }
     throw Error(ErrorCode::kUnsupported, std::string(what_) + ": oneDNN has no matmul for a [" +
                                              std::to_string(rows) + "," + std::to_string(k_) + "]·[" +
                                              std::to_string(k_) + "," + std::to_string(cols) + "] " +

@@ -148,3 +148,28 @@ TEST(GraphPasses, OutputsAreNotFusedAway) {
 
 }  // namespace
 }  // namespace quarks
+
+namespace quarks {
+namespace {
+
+// bf16 runs where oneDNN has bf16 matmuls (AVX-512); elsewhere compile() must say so, naming the node.
+TEST(GraphValidation, Bf16EitherRunsWithinBf16ErrorOrIsRejectedClearly) {
+  const std::int64_t m = 8, k = 64, n = 32;
+  Tensor x = random_tensor({m, k}, 1), w = random_tensor({k, n}, 2);
+  GraphBuilder g;
+  g.output("y", g.dense("proj", g.input("x", {m, k}), g.constant("w", w)));
+  CompileOptions o;
+  o.precision = Precision::kBF16;
+  try {
+    Tensor y = test::run_once(g.build(), {{"x", x}}, "y", o);
+    // bf16 keeps 8 significant bits: each product is off by at most ~2^-8 relative.
+    EXPECT_LT(test::max_abs_diff(y, test::matmul_ref(x.f32(), w.f32(), m, k, n)), k * 2.0 / 256.0);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+    EXPECT_THAT(e.what(), HasSubstr("node 'proj' (dense): "));
+    EXPECT_THAT(e.what(), HasSubstr("bf16 precision is not available on this CPU"));
+  }
+}
+
+}  // namespace
+}  // namespace quarks
