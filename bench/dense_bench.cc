@@ -1,6 +1,7 @@
-// Dense-family microbenchmarks: DenseKernel and GatedDenseKernel (768→3072, the BERT-base FFN) in TBB
-// arenas of 1 and 2 threads, side by side with one bare oneDNN matmul on the whole product (weights
-// prepacked, its own OpenMP team of the same size). Reports GFLOP/s (2·m·k·n per run).
+// Dense-family microbenchmarks: DenseKernel, GatedDenseKernel and a compiled Model's dense layer
+// (768→3072, the BERT-base FFN), SynapticGateKernel in its three modes and MatMulKernel on attention
+// scores, in TBB arenas of 1 and 2 threads, side by side with one bare oneDNN matmul on the whole
+// product (weights prepacked, its own OpenMP team of the same size). Reports GFLOP/s (2·m·k·n per run).
 //
 //   dense_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <omp.h>
@@ -16,6 +17,8 @@
 
 #include "ops/dense/dense_kernel.hpp"
 #include "ops/dense/gated_dense_kernel.hpp"
+#include "ops/dense/matmul_kernel.hpp"
+#include "ops/dense/synaptic_gate_kernel.hpp"
 #include "quarks/quarks.hpp"
 
 namespace {
@@ -184,6 +187,68 @@ void BM_GatedDenseKernel(benchmark::State& state) {
   set_flops(state, 4.0 * static_cast<double>(m * kK * kN));
 }
 
+// Args: mode (0 synapse mask [k,n], 1 per-input [m,k,1], 2 full [m,k,n]), m, threads. Synaptic gating
+// 768→3072; GFLOP/s counts the 2·m·k·n of the product (the full mode is memory-bound: it streams
+// m·k·n gates, so its GB/s counter is the figure to read).
+void BM_SynapticGateKernel(benchmark::State& state) {
+  using quarks::ops::SynapticGateMode;
+  const auto mode = static_cast<SynapticGateMode>(state.range(0));
+  const std::int64_t m = state.range(1);
+  const int threads = static_cast<int>(state.range(2));
+  quarks::ops::SynapticGateConfig c;
+  c.m = m;
+  c.k = kK;
+  c.n = kN;
+  c.mode = mode;
+  c.max_threads = threads;
+  const std::int64_t gate_count = mode == SynapticGateMode::kSynapseMask ? kK * kN
+                                  : mode == SynapticGateMode::kPerInput  ? m * kK
+                                                                         : m * kK * kN;
+  const auto w = random_values(static_cast<std::size_t>(kK * kN), 1);
+  const auto x = random_values(static_cast<std::size_t>(m * kK), 2);
+  const auto g = random_values(static_cast<std::size_t>(gate_count), 3);
+  std::vector<float> y(static_cast<std::size_t>(m * kN));
+  tbb::task_arena arena(threads);
+  arena.execute([&] {
+    const quarks::ops::SynapticGateKernel kernel(c, w.data());
+    Scratch scratch(kernel.scratch_bytes());
+    for (auto _ : state) {
+      kernel.run(x.data(), g.data(), y.data(), scratch.data());
+      benchmark::DoNotOptimize(y.data());
+    }
+  });
+  set_flops(state, 2.0 * static_cast<double>(m * kK * kN));
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(sizeof(float)) * gate_count);
+}
+
+// Args: m, threads. Attention's score product Q·Kᵀ: 12 heads of [m,64]·[64,m] (Kᵀ by stride).
+void BM_MatMulKernelScores(benchmark::State& state) {
+  const std::int64_t m = state.range(0);
+  const int threads = static_cast<int>(state.range(1));
+  quarks::ops::MatMulConfig c;
+  c.batch = 12;
+  c.m = m;
+  c.k = 64;
+  c.n = m;
+  c.trans_b = true;
+  c.a_batch_stride = m * 64;
+  c.b_batch_stride = m * 64;
+  c.max_threads = threads;
+  const auto q = random_values(static_cast<std::size_t>(12 * m * 64), 1);
+  const auto k = random_values(static_cast<std::size_t>(12 * m * 64), 2);
+  std::vector<float> y(static_cast<std::size_t>(12 * m * m));
+  tbb::task_arena arena(threads);
+  arena.execute([&] {
+    const quarks::ops::MatMulKernel kernel(c);
+    Scratch scratch(kernel.scratch_bytes());
+    for (auto _ : state) {
+      kernel.run(q.data(), k.data(), y.data(), scratch.data());
+      benchmark::DoNotOptimize(y.data());
+    }
+  });
+  set_flops(state, 2.0 * static_cast<double>(12 * m * 64 * m));
+}
+
 void DenseArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"m", "threads", "bf16", "gelu"});
   for (int bf16 : {0, 1}) {
@@ -218,6 +283,18 @@ BENCHMARK(BM_ModelDense)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_BareOneDnn)->Apply(BareArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_GatedDenseKernel)->Apply(GatedArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SynapticGateKernel)
+    ->ArgNames({"mode", "m", "threads"})
+    ->ArgsProduct({{0, 1}, {128}, {1, 2}})
+    ->Args({2, 16, 1})
+    ->Args({2, 16, 2})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MatMulKernelScores)
+    ->ArgNames({"m", "threads"})
+    ->ArgsProduct({{128, 512}, {1, 2}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

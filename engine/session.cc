@@ -5,11 +5,10 @@
 #include <cstdlib>
 #include <cstring>
 
-#include <oneapi/tbb/blocked_range.h>
-#include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
 #include "engine/model_impl.hpp"
+#include "engine/parallel.hpp"
 #include "quarks/model.hpp"
 
 namespace quarks {
@@ -169,9 +168,7 @@ void SessionImpl::execute() {
       if (level.size() == 1) {
         run_node(level[0]);
       } else {
-        tbb::parallel_for(tbb::blocked_range<std::size_t>(0, level.size(), 1), [&](const tbb::blocked_range<std::size_t>& r) {
-          for (std::size_t k = r.begin(); k != r.end(); ++k) run_node(level[k]);
-        });
+        parallel_tasks(static_cast<std::int64_t>(level.size()), [&](std::int64_t k) { run_node(level[k]); });
       }
     }
   });

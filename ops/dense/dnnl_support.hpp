@@ -16,8 +16,8 @@
 #include <initializer_list>
 
 #include <oneapi/dnnl/dnnl.hpp>
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
+
+#include "engine/parallel.hpp"
 
 namespace quarks::ops::dense_detail {
 
@@ -56,19 +56,11 @@ class OmpSingleThreadScope {
 /// to one thread on every thread that runs a task (the calling thread's setting is restored after).
 template <class Body>
 void parallel_tasks(std::int64_t count, const Body& body) {
-  if (count <= 0) return;
   OmpSingleThreadScope caller;
-  if (count == 1) {
-    body(std::int64_t{0});
-    return;
-  }
-  tbb::parallel_for(
-      tbb::blocked_range<std::int64_t>(0, count, 1),
-      [&](const tbb::blocked_range<std::int64_t>& range) {
-        limit_omp_to_one_thread();
-        for (std::int64_t i = range.begin(); i != range.end(); ++i) body(i);
-      },
-      tbb::simple_partitioner());
+  quarks::detail::parallel_tasks(count, [&](std::int64_t i) {
+    limit_omp_to_one_thread();
+    body(i);
+  });
 }
 
 /// A memory descriptor whose data pointer changes per call (x, y, a tile buffer, a scratchpad), with
