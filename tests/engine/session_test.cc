@@ -3,43 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <thread>
 
+#include "common/allocation_counter.hpp"
 #include "engine/test_util.hpp"
-
-// Counts every operator new in the process while `g_counting` is set (including oneDNN's and TBB's
-// C++ allocations, which go through the replaced global operator new). The replacements pair malloc
-// with free, which g++ cannot see through once gtest's `new TestClass` is inlined.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return operator new(n); }
-void* operator new(std::size_t n, std::align_val_t a) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  const auto align = static_cast<std::size_t>(a);
-  if (void* p = std::aligned_alloc(align, (n + align - 1) / align * align + align)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t a) { return operator new(n, a); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace quarks {
 namespace {
@@ -94,11 +62,13 @@ std::vector<long> allocations_per_run(const Graph& graph, std::initializer_list<
   for (int i = 0; i < 3; ++i) session.run(inputs, outputs);  // warm up: plans, arena, TBB task pools
   std::vector<long> counts;
   for (int i = 0; i < 20; ++i) {
-    g_allocations = 0;
-    g_counting = true;
-    session.run(inputs, outputs);
-    g_counting = false;
-    counts.push_back(g_allocations.load());
+    long n = 0;
+    {
+      test::AllocationCounter counter;
+      session.run(inputs, outputs);
+      n = counter.count();
+    }
+    counts.push_back(n);
   }
   return counts;
 }

@@ -1,55 +1,19 @@
-// Heap allocations of one steady-state run(), counted by replacing the global operator new. What is
+// Heap allocations of one steady-state run(), counted by replacing the global operator new
+// (tests/common/allocation_counter.cc). What is
 // left is oneDNN's own per-execution bookkeeping (see DenseKernel in dense_kernel.hpp): the kernels
 // themselves build no memory objects, argument maps or buffers per run.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <iostream>
-#include <new>
 #include <vector>
 
 #include <tbb/task_arena.h>
 
+#include "common/allocation_counter.hpp"
 #include "ops/dense/dense_kernel.hpp"
 #include "ops/dense/dense_test_util.hpp"
 #include "ops/dense/gated_dense_kernel.hpp"
 #include "ops/dense/matmul_kernel.hpp"
-
-namespace {
-std::atomic<long> g_allocations{0};
-
-void* counted_allocation(std::size_t size, std::size_t alignment) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (size == 0) size = 1;
-  void* p = alignment > alignof(std::max_align_t) ? std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment)
-                                                  : std::malloc(size);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-
-void* operator new(std::size_t size) { return counted_allocation(size, 0); }
-void* operator new[](std::size_t size) { return counted_allocation(size, 0); }
-void* operator new(std::size_t size, std::align_val_t a) { return counted_allocation(size, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t size, std::align_val_t a) {
-  return counted_allocation(size, static_cast<std::size_t>(a));
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return counted_allocation(size, 0);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace quarks::ops {
 namespace {
@@ -59,9 +23,9 @@ template <class Run>
 double allocations_per_run(const Run& run) {
   for (int i = 0; i < 3; ++i) run();
   constexpr int kRuns = 20;
-  const long before = g_allocations.load();
+  const test::AllocationCounter counter;
   for (int i = 0; i < kRuns; ++i) run();
-  return static_cast<double>(g_allocations.load() - before) / kRuns;
+  return static_cast<double>(counter.count()) / kRuns;
 }
 
 // oneDNN 2.6's dnnl_primitive_execute allocates for its argument map (a std::unordered_map: buckets
