@@ -12,8 +12,8 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
-#include <oneapi/dnnl/dnnl.hpp>
 #include <tbb/task_arena.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include "ops/dense/dense_kernel.hpp"
 #include "ops/dense/gated_dense_kernel.hpp"
@@ -45,8 +45,7 @@ struct Scratch {
 };
 
 void set_flops(benchmark::State& state, double flops_per_run) {
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(flops_per_run * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_run * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // Args: m, threads, bf16 (0/1), activation (0 identity, 1 gelu).
@@ -144,8 +143,8 @@ void BM_BareOneDnn(benchmark::State& state) {
   memory y_mem(dst, eng, y.data());
   stream.wait();
   for (auto _ : state) {
-    matmul.execute(stream, {{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, w_packed}, {DNNL_ARG_BIAS, b_mem},
-                            {DNNL_ARG_DST, y_mem}});
+    matmul.execute(
+        stream, {{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, w_packed}, {DNNL_ARG_BIAS, b_mem}, {DNNL_ARG_DST, y_mem}});
     stream.wait();
     benchmark::DoNotOptimize(y.data());
   }

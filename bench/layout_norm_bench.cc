@@ -100,12 +100,8 @@ void BM_Transpose(benchmark::State& state) {
   std::vector<std::int64_t> shape = {b, s, h, d};
   std::vector<int> perm;
   switch (state.range(4)) {
-    case 0:
-      perm = {0, 2, 1, 3};
-      break;
-    case 1:
-      perm = {0, 2, 3, 1};
-      break;
+    case 0: perm = {0, 2, 1, 3}; break;
+    case 1: perm = {0, 2, 3, 1}; break;
     default:
       shape = {b * s, h * d};
       perm = {1, 0};

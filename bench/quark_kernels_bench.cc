@@ -110,9 +110,8 @@ void BM_Triad(benchmark::State& state) {
 // GLU-style sigmoid gate: y = s1 · σ(s2).
 void BM_OutputGateSigmoid(benchmark::State& state) {
   const Activation f = Activation::identity(), g = Activation::sigmoid();
-  bench_streams(state, 3, [&](const float* s1, const float* s2, float* y, std::size_t n) {
-    output_gate(f, g, s1, s2, y, n);
-  });
+  bench_streams(state, 3,
+                [&](const float* s1, const float* s2, float* y, std::size_t n) { output_gate(f, g, s1, s2, y, n); });
 }
 
 void bench_activation(benchmark::State& state, const Activation& f) {
@@ -125,9 +124,8 @@ void BM_ActivationGelu(benchmark::State& state) { bench_activation(state, Activa
 // y = σ(s + 0.5·a) with a full attention run (a_stride 1).
 void BM_MultiplexSigmoid(benchmark::State& state) {
   const Activation f = Activation::sigmoid();
-  bench_streams(state, 3, [&](const float* s, const float* a, float* y, std::size_t n) {
-    multiplex(f, s, a, 1, 0.5f, y, n);
-  });
+  bench_streams(state, 3,
+                [&](const float* s, const float* a, float* y, std::size_t n) { multiplex(f, s, a, 1, 0.5f, y, n); });
 }
 
 void BM_BinaryMul(benchmark::State& state) {

@@ -23,14 +23,16 @@ namespace {
 void check_value_name_free(const GraphIR& ir, const std::string& name, const char* what) {
   if (name.empty()) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " has an empty name");
   for (const ValueInfo& v : ir.values) {
-    if (v.name == name) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " '" + name + "': the name is already used");
+    if (v.name == name)
+      throw Error(ErrorCode::kInvalidArgument, std::string(what) + " '" + name + "': the name is already used");
   }
 }
 
 // Adds `node` (inputs set, outputs empty) after inferring its output shapes; the node's outputs are
 // named after it ("name" for one output, "name:i" for several).
 std::vector<Value> add_node(GraphIR& ir, Node node) {
-  if (node.name.empty()) throw Error(ErrorCode::kInvalidArgument, std::string(detail::op_name(node.op)) + " node has an empty name");
+  if (node.name.empty())
+    throw Error(ErrorCode::kInvalidArgument, std::string(detail::op_name(node.op)) + " node has an empty name");
   for (const Node& other : ir.nodes) {
     if (other.name == node.name) {
       throw Error(ErrorCode::kInvalidArgument, GraphIR::where(node) + "a node with this name already exists");
@@ -83,7 +85,8 @@ Value GraphBuilder::input(const std::string& name, const std::vector<Dim>& dims)
   check_value_name_free(*ir_, name, "input");
   if (dims.size() > static_cast<std::size_t>(Shape::kMaxRank)) {
     throw Error(ErrorCode::kInvalidArgument, "input '" + name + "' has " + std::to_string(dims.size()) +
-                                                 " dims; at most " + std::to_string(Shape::kMaxRank) + " are supported");
+                                                 " dims; at most " + std::to_string(Shape::kMaxRank) +
+                                                 " are supported");
   }
   ValueInfo info;
   info.name = name;
@@ -102,8 +105,8 @@ Value GraphBuilder::input(const std::string& name, const std::vector<Dim>& dims)
 Value GraphBuilder::constant(const std::string& name, const Tensor& value) {
   check_value_name_free(*ir_, name, "constant");
   if (value.dtype() != DType::kF32) {
-    throw Error(ErrorCode::kTypeMismatch, "constant '" + name + "' has dtype " + to_string(value.dtype()) +
-                                              "; constants are f32");
+    throw Error(ErrorCode::kTypeMismatch,
+                "constant '" + name + "' has dtype " + to_string(value.dtype()) + "; constants are f32");
   }
   if (value.empty_storage() && value.numel() > 0) {
     throw Error(ErrorCode::kInvalidArgument, "constant '" + name + "' has no data");
@@ -193,7 +196,8 @@ Value GraphBuilder::concat(const std::string& name, const std::vector<Value>& xs
   return add_node(*ir_, make_node(OpKind::kConcat, name, xs, detail::AxisAttrs{axis}))[0];
 }
 
-std::vector<Value> GraphBuilder::split(const std::string& name, Value x, int axis, const std::vector<std::int64_t>& sizes) {
+std::vector<Value> GraphBuilder::split(const std::string& name, Value x, int axis,
+                                       const std::vector<std::int64_t>& sizes) {
   return add_node(*ir_, make_node(OpKind::kSplit, name, {x}, detail::SplitAttrs{axis, sizes}));
 }
 

@@ -89,8 +89,8 @@ SymShape broadcast_shapes(const Node& node, const GraphIR& g, const SymShape& a,
       if (da.value != db.value) {
         shape_error(node, "inputs '" + input_name(node, g, 0) + "' " + to_string(a) + " and '" +
                               input_name(node, g, 1) + "' " + to_string(b) + " do not broadcast (dim " +
-                              std::to_string(i) + ": " + std::to_string(da.value) + " vs " +
-                              std::to_string(db.value) + ")");
+                              std::to_string(i) + ": " + std::to_string(da.value) + " vs " + std::to_string(db.value) +
+                              ")");
       }
       out[i] = da;
     } else {

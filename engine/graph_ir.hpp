@@ -81,14 +81,14 @@ struct SliceAttrs {
   std::vector<std::int64_t> starts, ends, steps;
   std::vector<int> axes;
 };
-using OpAttrs = std::variant<NoAttrs, DenseAttrs, GatedDenseAttrs, ActivationAttrs, MultiplexAttrs, OutputGateAttrs,
-                             MatMulAttrs, BinaryAttrs, AxisAttrs, NormAttrs, ReshapeAttrs, TransposeAttrs, SplitAttrs,
-                             SliceAttrs>;
+using OpAttrs =
+    std::variant<NoAttrs, DenseAttrs, GatedDenseAttrs, ActivationAttrs, MultiplexAttrs, OutputGateAttrs, MatMulAttrs,
+                 BinaryAttrs, AxisAttrs, NormAttrs, ReshapeAttrs, TransposeAttrs, SplitAttrs, SliceAttrs>;
 
 struct Node {
   OpKind op = OpKind::kActivation;
   std::string name;
-  std::vector<ValueId> inputs;   ///< optional inputs (bias, scale) are present only when given
+  std::vector<ValueId> inputs;  ///< optional inputs (bias, scale) are present only when given
   std::vector<ValueId> outputs;
   OpAttrs attrs;
 

@@ -10,7 +10,8 @@ ArenaLayout plan_arena(const std::vector<BufferLifetime>& buffers) {
   auto aligned = [](std::size_t b) { return (b + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; };
   std::vector<std::size_t> order(buffers.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return buffers[a].bytes > buffers[b].bytes; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return buffers[a].bytes > buffers[b].bytes; });
 
   ArenaLayout layout;
   layout.offsets.assign(buffers.size(), 0);
@@ -28,7 +29,8 @@ ArenaLayout plan_arena(const std::vector<BufferLifetime>& buffers) {
     conflicts.clear();
     for (std::size_t j : placed) {
       const BufferLifetime& o = buffers[j];
-      if (o.first <= b.last && b.first <= o.last) conflicts.push_back({layout.offsets[j], layout.offsets[j] + aligned(o.bytes)});
+      if (o.first <= b.last && b.first <= o.last)
+        conflicts.push_back({layout.offsets[j], layout.offsets[j] + aligned(o.bytes)});
     }
     std::sort(conflicts.begin(), conflicts.end(), [](const Placed& x, const Placed& y) { return x.begin < y.begin; });
     // Best fit: the smallest gap between conflicting buffers that holds this one, else the end.

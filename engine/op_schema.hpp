@@ -31,10 +31,10 @@ class CompiledOp {
 
 struct CompileContext {
   const Node& node;
-  const GraphIR& graph;          ///< for constant data: graph.values[node.inputs[i]].data
-  std::span<const Shape> in;     ///< concrete input shapes
-  std::span<const Shape> out;    ///< concrete output shapes
-  int threads = 1;               ///< size of the arena the op will run in
+  const GraphIR& graph;        ///< for constant data: graph.values[node.inputs[i]].data
+  std::span<const Shape> in;   ///< concrete input shapes
+  std::span<const Shape> out;  ///< concrete output shapes
+  int threads = 1;             ///< size of the arena the op will run in
   Precision precision = Precision::kF32;
 
   bool is_constant(std::size_t input) const { return graph.values[node.inputs[input]].kind == ValueKind::kConstant; }

@@ -34,13 +34,13 @@ struct OutputBinding {
 };
 
 struct Plan {
-  std::vector<Shape> input_shapes;   ///< the signature this plan is for, in graph input order
-  std::vector<Shape> value_shapes;   ///< concrete shape of every value
+  std::vector<Shape> input_shapes;               ///< the signature this plan is for, in graph input order
+  std::vector<Shape> value_shapes;               ///< concrete shape of every value
   std::vector<std::unique_ptr<CompiledOp>> ops;  ///< one per node
-  std::vector<std::vector<int>> levels;  ///< nodes that may run concurrently, level by level
-  std::vector<ValueLocation> locations;  ///< one per value
-  std::vector<std::size_t> scratch_offsets;  ///< arena offset of each node's scratch
-  std::vector<OutputBinding> outputs;   ///< one per graph output
+  std::vector<std::vector<int>> levels;          ///< nodes that may run concurrently, level by level
+  std::vector<ValueLocation> locations;          ///< one per value
+  std::vector<std::size_t> scratch_offsets;      ///< arena offset of each node's scratch
+  std::vector<OutputBinding> outputs;            ///< one per graph output
   std::size_t arena_bytes = 0;
 };
 

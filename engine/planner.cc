@@ -15,8 +15,8 @@ void check_input_shapes(const GraphIR& g, const std::vector<Shape>& input_shapes
   for (std::size_t i = 0; i < g.inputs.size(); ++i) {
     const ValueInfo& v = g.values[g.inputs[i]];
     const Shape& s = input_shapes[i];
-    const std::string mismatch = "input '" + v.name + "' has shape " + s.to_string() + " but the graph declares " +
-                                 to_string(v.shape);
+    const std::string mismatch =
+        "input '" + v.name + "' has shape " + s.to_string() + " but the graph declares " + to_string(v.shape);
     if (s.rank() != static_cast<int>(v.shape.size())) throw Error(ErrorCode::kShapeMismatch, mismatch);
     for (int d = 0; d < s.rank(); ++d) {
       const SymDim& decl = v.shape[d];
@@ -118,7 +118,8 @@ std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape
   for (const auto& [name, v] : g.outputs) ++uses[v];
   plan->locations.resize(g.values.size());
   for (std::size_t v = 0; v < g.values.size(); ++v) {
-    if (direct_output_of[v] >= 0) plan->locations[v] = {ValueLocation::Kind::kOutput, 0, static_cast<std::size_t>(direct_output_of[v])};
+    if (direct_output_of[v] >= 0)
+      plan->locations[v] = {ValueLocation::Kind::kOutput, 0, static_cast<std::size_t>(direct_output_of[v])};
   }
   std::vector<ValueId> root(g.values.size());
   for (std::size_t v = 0; v < g.values.size(); ++v) root[v] = static_cast<ValueId>(v);
@@ -150,7 +151,8 @@ std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape
   std::vector<int> first(g.values.size(), INT32_MAX), last(g.values.size(), -1);
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const int level = level_of_node[i];
-    for (ValueId v : g.nodes[i].outputs) first[root[v]] = std::min(first[root[v]], level), last[root[v]] = std::max(last[root[v]], level);
+    for (ValueId v : g.nodes[i].outputs)
+      first[root[v]] = std::min(first[root[v]], level), last[root[v]] = std::max(last[root[v]], level);
     for (ValueId v : g.nodes[i].inputs) last[root[v]] = std::max(last[root[v]], level);
   }
   for (const auto& [name, v] : g.outputs) last[root[v]] = last_level;
@@ -168,16 +170,16 @@ std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape
   }
   const ArenaLayout layout = plan_arena(buffers);
   for (std::size_t b = 0; b < value_buffers; ++b) plan->locations[buffer_value[b]].offset = layout.offsets[b];
-  plan->scratch_offsets.assign(layout.offsets.begin() + static_cast<std::ptrdiff_t>(value_buffers), layout.offsets.end());
+  plan->scratch_offsets.assign(layout.offsets.begin() + static_cast<std::ptrdiff_t>(value_buffers),
+                               layout.offsets.end());
   plan->arena_bytes = layout.total_bytes;
 
   if (options.max_arena_bytes && plan->arena_bytes > options.max_arena_bytes) {
     std::string shapes_text;
     for (const Shape& s : input_shapes) shapes_text += (shapes_text.empty() ? "" : ", ") + s.to_string();
-    throw Error(ErrorCode::kResourceExhausted, "the activation arena needs " + std::to_string(plan->arena_bytes) +
-                                                   " bytes for input shapes " + shapes_text +
-                                                   ", above the cap max_arena_bytes = " +
-                                                   std::to_string(options.max_arena_bytes));
+    throw Error(ErrorCode::kResourceExhausted,
+                "the activation arena needs " + std::to_string(plan->arena_bytes) + " bytes for input shapes " +
+                    shapes_text + ", above the cap max_arena_bytes = " + std::to_string(options.max_arena_bytes));
   }
   return plan;
 }

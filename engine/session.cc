@@ -75,7 +75,8 @@ void SessionImpl::bind_inputs(std::span<const NamedInput> inputs) {
     if (!known) {
       std::string names;
       for (ValueId v : g.inputs) names += (names.empty() ? "" : ", ") + g.values[v].name;
-      throw Error(ErrorCode::kNotFound, "unknown input '" + std::string(in.name) + "' (the graph's inputs: " + names + ")");
+      throw Error(ErrorCode::kNotFound,
+                  "unknown input '" + std::string(in.name) + "' (the graph's inputs: " + names + ")");
     }
   }
   for (std::size_t i = 0; i < g.inputs.size(); ++i) {
@@ -124,7 +125,8 @@ void SessionImpl::bind_outputs(std::span<const NamedOutput> outputs) {
     if (index == g.outputs.size()) {
       throw Error(ErrorCode::kNotFound, "unknown output '" + std::string(out.name) + "'");
     }
-    if (bound_outputs[index]) throw Error(ErrorCode::kInvalidArgument, "output '" + std::string(out.name) + "' is given twice");
+    if (bound_outputs[index])
+      throw Error(ErrorCode::kInvalidArgument, "output '" + std::string(out.name) + "' is given twice");
     const Shape& expected = plan->value_shapes[g.outputs[index].second];
     if (out.tensor.dtype() != DType::kF32 || !(out.tensor.shape() == expected)) {
       throw Error(ErrorCode::kShapeMismatch, "output '" + std::string(out.name) + "' buffer is " +
@@ -146,7 +148,9 @@ void SessionImpl::execute() {
     const ValueLocation& loc = p.locations[v];
     switch (loc.kind) {
       case ValueLocation::Kind::kArena: value_ptrs[v] = reinterpret_cast<float*>(memory.get() + loc.offset); break;
-      case ValueLocation::Kind::kInput: value_ptrs[v] = const_cast<float*>(static_cast<const float*>(input_data[loc.index])); break;
+      case ValueLocation::Kind::kInput:
+        value_ptrs[v] = const_cast<float*>(static_cast<const float*>(input_data[loc.index]));
+        break;
       case ValueLocation::Kind::kConstant: value_ptrs[v] = g.values[v].data.f32(); break;
       case ValueLocation::Kind::kAliasOf: value_ptrs[v] = value_ptrs[loc.index]; break;
       case ValueLocation::Kind::kOutput: value_ptrs[v] = output_buffer(loc.index); break;

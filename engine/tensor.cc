@@ -41,7 +41,8 @@ const char* to_string(DType t) noexcept {
   return "?";
 }
 
-Shape::Shape(std::initializer_list<std::int64_t> dims) : Shape(std::span<const std::int64_t>(dims.begin(), dims.size())) {}
+Shape::Shape(std::initializer_list<std::int64_t> dims)
+    : Shape(std::span<const std::int64_t>(dims.begin(), dims.size())) {}
 
 Shape::Shape(std::span<const std::int64_t> dims) {
   for (std::int64_t d : dims) push_back(d);
@@ -107,7 +108,9 @@ float* Tensor::f32() const {
 }
 
 Tensor::Tensor(DType dtype, const Shape& shape)
-    : data_(allocate_zeroed(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype))), dtype_(dtype), shape_(shape) {}
+    : data_(allocate_zeroed(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype))),
+      dtype_(dtype),
+      shape_(shape) {}
 
 Tensor Tensor::from_f32(const Shape& shape, std::span<const float> values) {
   if (static_cast<std::int64_t>(values.size()) != shape.numel()) {

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "quarks/quarks.hpp"
@@ -82,9 +82,9 @@ void print_json(const std::string& block, const std::string& shape, const std::v
   out["quarks_version"] = quarks::version();
   out["runs"] = nlohmann::ordered_json::array();
   for (const RunResult& r : runs) {
-    nlohmann::ordered_json j = {{"threads", r.threads},       {"precision", r.precision},   {"p50_ms", r.stats.p50_ms},
-                        {"p90_ms", r.stats.p90_ms},   {"p99_ms", r.stats.p99_ms},   {"mean_ms", r.stats.mean_ms},
-                        {"min_ms", r.stats.min_ms},   {"max_ms", r.stats.max_ms},   {"arena_bytes", r.arena_bytes}};
+    nlohmann::ordered_json j = {{"threads", r.threads},     {"precision", r.precision}, {"p50_ms", r.stats.p50_ms},
+                                {"p90_ms", r.stats.p90_ms}, {"p99_ms", r.stats.p99_ms}, {"mean_ms", r.stats.mean_ms},
+                                {"min_ms", r.stats.min_ms}, {"max_ms", r.stats.max_ms}, {"arena_bytes", r.arena_bytes}};
     if (r.gflops > 0) j["gflops"] = r.gflops;
     if (r.gbps > 0) j["gbps"] = r.gbps;
     out["runs"].push_back(j);
@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
     std::vector<RunResult> runs;
     for (const std::string& p : precisions) {
       for (int t : threads) {
-        runs.push_back(measure(block, t, p == "bf16" ? quarks::Precision::kBF16 : quarks::Precision::kF32, warmup, iters));
+        runs.push_back(
+            measure(block, t, p == "bf16" ? quarks::Precision::kBF16 : quarks::Precision::kF32, warmup, iters));
       }
     }
     if (format == "json") {

@@ -34,10 +34,10 @@ struct Dim {
   std::int64_t value = -1;  ///< >= 0 for a fixed size, -1 for a symbol
   std::string symbol;
 
-  Dim(std::int64_t v) : value(v) {}                       // NOLINT: implicit by design
-  Dim(int v) : value(v) {}                                // NOLINT
-  Dim(const char* s) : symbol(s) {}                       // NOLINT
-  Dim(std::string s) : symbol(std::move(s)) {}            // NOLINT
+  Dim(std::int64_t v) : value(v) {}             // NOLINT: implicit by design
+  Dim(int v) : value(v) {}                      // NOLINT
+  Dim(const char* s) : symbol(s) {}             // NOLINT
+  Dim(std::string s) : symbol(std::move(s)) {}  // NOLINT
   bool is_symbolic() const noexcept { return value < 0; }
 };
 

@@ -32,7 +32,7 @@ enum class Precision {
 };
 
 struct CompileOptions {
-  int threads = 0;                 ///< size of each Session's thread arena; 0 = all hardware threads
+  int threads = 0;  ///< size of each Session's thread arena; 0 = all hardware threads
   Precision precision = Precision::kF32;
   std::size_t max_arena_bytes = 0;  ///< cap on one Session's activation arena; 0 = no cap
 };

@@ -110,8 +110,7 @@ void multiplex(const Activation& f, const float* s, const float* a, std::size_t 
   HWY_DYNAMIC_DISPATCH(MultiplexImpl)(f, s, a, a_stride, lambda, y, n);
 }
 
-void output_gate(const Activation& f, const Activation& g, const float* s1, const float* s2, float* y,
-                 std::size_t n) {
+void output_gate(const Activation& f, const Activation& g, const float* s1, const float* s2, float* y, std::size_t n) {
   validate_activation(f, "output_gate (f)");
   validate_activation(g, "output_gate (g)");
   HWY_DYNAMIC_DISPATCH(OutputGateImpl)(f, g, s1, s2, y, n);

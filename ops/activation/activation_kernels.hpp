@@ -24,11 +24,10 @@ void activation(const Activation& f, const float* x, float* y, std::size_t n);
 
 /// Multiplex: y[i] = f(s[i] + lambda * a[i * a_stride]); a_stride is 1 (a full run) or 0 (one value
 /// broadcast over the run).
-void multiplex(const Activation& f, const float* s, const float* a, std::size_t a_stride, float lambda,
-               float* y, std::size_t n);
+void multiplex(const Activation& f, const float* s, const float* a, std::size_t a_stride, float lambda, float* y,
+               std::size_t n);
 
 /// Output gate: y[i] = f(s1[i]) * g(s2[i]).
-void output_gate(const Activation& f, const Activation& g, const float* s1, const float* s2, float* y,
-                 std::size_t n);
+void output_gate(const Activation& f, const Activation& g, const float* s1, const float* s2, float* y, std::size_t n);
 
 }  // namespace quarks::ops

@@ -87,11 +87,10 @@ HWY_INLINE V LogisticLowerTail(D d, V x) {
 }
 
 /// erfc(z) for z >= 0 (including +inf; 0 where erfc(z) < FLT_MIN), relative error about 1e-7 in double
-/// arithmetic and a few 1e-7 in f32 for moderate z; for deep tails the f32 rounding of the exponent -z² + P(t) (about 80
-/// at the edge of the f32 range) dominates, giving relative errors up to ~1e-5 where erfc < 1e-30.
-/// Approximation: erfc(z) ≈ t·exp(-z² + P(t)), t = 1/(1 + z/2), P a degree-9 Chebyshev-fitted
-/// polynomial (W. H. Press et al., Numerical Recipes in C, 2nd ed., §6.2, "erfcc"; fractional error
-/// below 1.2e-7 for all z >= 0).
+/// arithmetic and a few 1e-7 in f32 for moderate z; for deep tails the f32 rounding of the exponent -z² + P(t) (about
+/// 80 at the edge of the f32 range) dominates, giving relative errors up to ~1e-5 where erfc < 1e-30. Approximation:
+/// erfc(z) ≈ t·exp(-z² + P(t)), t = 1/(1 + z/2), P a degree-9 Chebyshev-fitted polynomial (W. H. Press et al.,
+/// Numerical Recipes in C, 2nd ed., §6.2, "erfcc"; fractional error below 1.2e-7 for all z >= 0).
 template <class D, class V>
 HWY_INLINE V ErfcNonNegative(D d, V z) {
   const V t = hn::Div(hn::Set(d, 2.0f), hn::Add(hn::Set(d, 2.0f), z));
@@ -132,9 +131,9 @@ HWY_INLINE V Erf(D d, V x) {
 /// x·P(x) where P(x) = Q(|x|) for x < 0 and 1 - Q(|x|) for x >= 0, given the lower tail q = Q(|x|) in
 /// [0, 1/2] (Q = σ(-|x|) gives silu, Φ(-|x|) gives gelu). In x - x·q the correction x·q is rounded at
 /// its own (small) scale, so the result is close to correctly rounded where it is ≈ x, and x·q keeps
-/// the relative accuracy of q in the negative tail. ±inf are clamped to ±FLT_MAX inside the product: q is exactly 0 there and
-/// inf·0 would give NaN instead of the limits inf (x → +inf) and 0 (x → -inf). NaN x propagates
-/// through the x >= 0 branch.
+/// the relative accuracy of q in the negative tail. ±inf are clamped to ±FLT_MAX inside the product: q is exactly 0
+/// there and inf·0 would give NaN instead of the limits inf (x → +inf) and 0 (x → -inf). NaN x propagates through the x
+/// >= 0 branch.
 template <class D, class V>
 HWY_INLINE V TimesUpperProbability(D d, V x, V q) {
   const V finite_x = hn::Min(hn::Max(x, hn::Set(d, -FLT_MAX)), hn::Set(d, FLT_MAX));
@@ -177,13 +176,17 @@ HWY_INLINE V GeluTanh(D d, V x) {
 
 struct IdentityActivation {
   template <class D, class V>
-  HWY_INLINE V operator()(D /*d*/, V x) const { return x; }
+  HWY_INLINE V operator()(D /*d*/, V x) const {
+    return x;
+  }
 };
 
 /// max(x, 0), written as a select so that NaN stays NaN on every target.
 struct ReluActivation {
   template <class D, class V>
-  HWY_INLINE V operator()(D d, V x) const { return hn::IfThenZeroElse(hn::Lt(x, hn::Zero(d)), x); }
+  HWY_INLINE V operator()(D d, V x) const {
+    return hn::IfThenZeroElse(hn::Lt(x, hn::Zero(d)), x);
+  }
 };
 
 struct LeakyReluActivation {
@@ -196,33 +199,45 @@ struct LeakyReluActivation {
 
 struct SigmoidActivation {
   template <class D, class V>
-  HWY_INLINE V operator()(D d, V x) const { return Sigmoid(d, x); }
+  HWY_INLINE V operator()(D d, V x) const {
+    return Sigmoid(d, x);
+  }
 };
 
 /// Highway's Tanh (expm1-based; exactly ±1 beyond |x| ≈ 18.7, NaN propagates).
 struct TanhActivation {
   template <class D, class V>
-  HWY_INLINE V operator()(D d, V x) const { return hn::Tanh(d, x); }
+  HWY_INLINE V operator()(D d, V x) const {
+    return hn::Tanh(d, x);
+  }
 };
 
 struct GeluErfActivation {
   template <class D, class V>
-  HWY_INLINE V operator()(D d, V x) const { return GeluErf(d, x); }
+  HWY_INLINE V operator()(D d, V x) const {
+    return GeluErf(d, x);
+  }
 };
 
 struct GeluTanhActivation {
   template <class D, class V>
-  HWY_INLINE V operator()(D d, V x) const { return GeluTanh(d, x); }
+  HWY_INLINE V operator()(D d, V x) const {
+    return GeluTanh(d, x);
+  }
 };
 
 struct SiluActivation {
   template <class D, class V>
-  HWY_INLINE V operator()(D d, V x) const { return Silu(d, x); }
+  HWY_INLINE V operator()(D d, V x) const {
+    return Silu(d, x);
+  }
 };
 
 struct SquareActivation {
   template <class D, class V>
-  HWY_INLINE V operator()(D /*d*/, V x) const { return hn::Mul(x, x); }
+  HWY_INLINE V operator()(D /*d*/, V x) const {
+    return hn::Mul(x, x);
+  }
 };
 
 /// Σ_i coeffs[i]·x^i by Horner's rule (one FMA per coefficient). An empty polynomial is 0, a

@@ -13,8 +13,8 @@ namespace {
 
 void check_activation(const Node& node, const Activation& f, const char* which) {
   if (f.kind == ActivationKind::kPolynomial && (f.coeffs.empty() || f.coeffs.size() > 16)) {
-    attr_error(node, std::string(which) + " polynomial needs 1 to 16 coefficients, got " +
-                         std::to_string(f.coeffs.size()));
+    attr_error(node,
+               std::string(which) + " polynomial needs 1 to 16 coefficients, got " + std::to_string(f.coeffs.size()));
   }
   if (f.kind == ActivationKind::kLeakyRelu && !std::isfinite(f.alpha)) {
     attr_error(node, std::string(which) + " leaky_relu slope must be finite");
@@ -75,10 +75,11 @@ class MultiplexOp final : public CompiledOp {
   MultiplexOp(const MultiplexAttrs& a, const Shape& s, const Shape& att) : attrs_(a), loop_(s, {s, att}) {}
   void run(const OpIO& io) const override {
     parallel_blocks(loop_.total(), kElementwiseGrain, [&](std::int64_t b, std::int64_t e) {
-      loop_.for_each_run(b, e, [&](const std::int64_t* off, const std::int64_t* stride, std::int64_t y, std::int64_t n) {
-        ops::multiplex(attrs_.f, io.in[0] + off[0], io.in[1] + off[1], static_cast<std::size_t>(stride[1]),
-                       attrs_.lambda, io.out[0] + y, static_cast<std::size_t>(n));
-      });
+      loop_.for_each_run(
+          b, e, [&](const std::int64_t* off, const std::int64_t* stride, std::int64_t y, std::int64_t n) {
+            ops::multiplex(attrs_.f, io.in[0] + off[0], io.in[1] + off[1], static_cast<std::size_t>(stride[1]),
+                           attrs_.lambda, io.out[0] + y, static_cast<std::size_t>(n));
+          });
     });
   }
 

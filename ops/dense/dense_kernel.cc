@@ -114,7 +114,8 @@ std::size_t DenseKernel::scratch_bytes() const noexcept {
 void DenseKernel::run(const float* x, float* y, std::byte* scratch) const {
   const Impl& impl = *impl_;
   dense_detail::parallel_tasks(impl.product.grid().task_count(), [&](std::int64_t i) {
-    impl.run_task(impl.product.grid().task(static_cast<int>(i)), x, y, scratch + static_cast<std::size_t>(i) * impl.task_bytes);
+    impl.run_task(impl.product.grid().task(static_cast<int>(i)), x, y,
+                  scratch + static_cast<std::size_t>(i) * impl.task_bytes);
   });
 }
 

@@ -15,10 +15,10 @@
 namespace quarks::ops {
 
 struct DenseConfig {
-  std::int64_t m = 0;  ///< rows of x (all leading dims of x flattened); may be 0
-  std::int64_t k = 0;  ///< inner dim
-  std::int64_t n = 0;  ///< output columns
-  Activation activation;   ///< applied to each output tile while it is in cache
+  std::int64_t m = 0;         ///< rows of x (all leading dims of x flattened); may be 0
+  std::int64_t k = 0;         ///< inner dim
+  std::int64_t n = 0;         ///< output columns
+  Activation activation;      ///< applied to each output tile while it is in cache
   bool bf16_weights = false;  ///< store W in bf16 and multiply in bf16 (f32 accumulate, f32 x and y)
   int max_threads = 1;        ///< threads the caller's arena has; decides the tiling
 };

@@ -11,7 +11,9 @@ namespace {
 
 int no_in_place(const Node&) { return -1; }
 
-std::string dim_text(const SymDim& d) { return d.known() ? std::to_string(d.value) : d.symbol.empty() ? "?" : d.symbol; }
+std::string dim_text(const SymDim& d) {
+  return d.known() ? std::to_string(d.value) : d.symbol.empty() ? "?" : d.symbol;
+}
 
 void check_constant(const Node& node, const GraphIR& g, std::size_t i, const char* role) {
   if (g.values[node.inputs[i]].kind != ValueKind::kConstant) {
@@ -36,8 +38,8 @@ SymShape infer_product(const Node& node, const GraphIR& g, std::span<const SymSh
   if (bias_index >= 0) {
     const SymShape& b = in[bias_index];
     if (b.size() != 1 || !may_equal(b[0], w[1])) {
-      shape_error(node, "bias '" + input_name(node, g, bias_index) + "' has shape " + to_string(b) + " but N=" +
-                            dim_text(w[1]));
+      shape_error(node, "bias '" + input_name(node, g, bias_index) + "' has shape " + to_string(b) +
+                            " but N=" + dim_text(w[1]));
     }
   }
   if (w[0].known() && w[0].value == 0) {
@@ -100,7 +102,8 @@ std::unique_ptr<CompiledOp> compile_dense(const CompileContext& ctx) {
   cfg.activation = a.f;
   cfg.bf16_weights = ctx.precision == Precision::kBF16;
   cfg.max_threads = ctx.threads;
-  return std::make_unique<KernelOp<ops::DenseKernel>>(cfg, ctx.constant_f32(1), a.has_bias ? ctx.constant_f32(2) : nullptr);
+  return std::make_unique<KernelOp<ops::DenseKernel>>(cfg, ctx.constant_f32(1),
+                                                      a.has_bias ? ctx.constant_f32(2) : nullptr);
 }
 
 // --- gated_dense: f(x·W1 + b1) ⊙ g(x·W2 + b2) ------------------------------------------------------
@@ -137,7 +140,9 @@ std::vector<SymShape> infer_matmul(const Node& node, const GraphIR& g, std::span
   check_arity(node, 2);
   const MatMulAttrs& a = node.attr<MatMulAttrs>();
   for (int i = 0; i < 2; ++i) {
-    if (in[i].size() < 2) shape_error(node, "input '" + input_name(node, g, i) + "' has shape " + to_string(in[i]) + "; matmul needs at least 2 dims");
+    if (in[i].size() < 2)
+      shape_error(node, "input '" + input_name(node, g, i) + "' has shape " + to_string(in[i]) +
+                            "; matmul needs at least 2 dims");
   }
   const std::size_t ra = in[0].size(), rb = in[1].size();
   const SymDim& m = a.trans_a ? in[0][ra - 1] : in[0][ra - 2];
@@ -148,9 +153,10 @@ std::vector<SymShape> infer_matmul(const Node& node, const GraphIR& g, std::span
     throw Error(ErrorCode::kUnsupported, GraphIR::where(node) + "inner dim K=0; empty products are not supported");
   }
   if (!may_equal(ka, kb)) {
-    shape_error(node, "inner dims differ: '" + input_name(node, g, 0) + "' " + to_string(in[0]) + (a.trans_a ? " (transposed)" : "") +
-                          " has K=" + dim_text(ka) + " but '" + input_name(node, g, 1) + "' " + to_string(in[1]) +
-                          (a.trans_b ? " (transposed)" : "") + " has K=" + dim_text(kb));
+    shape_error(node, "inner dims differ: '" + input_name(node, g, 0) + "' " + to_string(in[0]) +
+                          (a.trans_a ? " (transposed)" : "") + " has K=" + dim_text(ka) + " but '" +
+                          input_name(node, g, 1) + "' " + to_string(in[1]) + (a.trans_b ? " (transposed)" : "") +
+                          " has K=" + dim_text(kb));
   }
   SymShape batch_a(in[0].begin(), in[0].end() - 2), batch_b(in[1].begin(), in[1].end() - 2);
   SymShape y = broadcast_shapes(node, g, batch_a, batch_b);
@@ -224,8 +230,8 @@ std::vector<SymShape> infer_synaptic_gate(const Node& node, const GraphIR& g, st
     }
   }
   const bool mask = gate.size() == 2 && may_equal(gate[0], w[0]) && may_equal(gate[1], w[1]);
-  const bool per_input = gate.size() == 3 && may_equal(gate[0], m) && may_equal(gate[1], w[0]) && gate[2].known() &&
-                         gate[2].value == 1;
+  const bool per_input =
+      gate.size() == 3 && may_equal(gate[0], m) && may_equal(gate[1], w[0]) && gate[2].known() && gate[2].value == 1;
   const bool full = gate.size() == 3 && may_equal(gate[0], m) && may_equal(gate[1], w[0]) && may_equal(gate[2], w[1]);
   if (!mask && !per_input && !full) {
     shape_error(node, "gate '" + input_name(node, g, 2) + "' has shape " + to_string(gate) + "; expected [K,N] = [" +
@@ -250,7 +256,7 @@ std::unique_ptr<CompiledOp> compile_synaptic_gate(const CompileContext& ctx) {
   cfg.m = rows_of(ctx.in[0]);
   cfg.k = ctx.in[1][0];
   cfg.n = ctx.in[1][1];
-  cfg.mode = gate.rank() == 2 ? ops::SynapticGateMode::kSynapseMask
+  cfg.mode = gate.rank() == 2             ? ops::SynapticGateMode::kSynapseMask
              : gate[2] == 1 && cfg.n != 1 ? ops::SynapticGateMode::kPerInput
                                           : ops::SynapticGateMode::kFull;
   cfg.max_threads = ctx.threads;

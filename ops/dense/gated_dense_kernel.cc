@@ -70,7 +70,8 @@ Interleaved interleave(const dense_detail::TileGrid& grid, std::int64_t k, const
 
 dense_detail::PackedTiledMatmul make_product(const GatedDenseConfig& c, const float* w1, const float* b1,
                                              const float* w2, const float* b2) {
-  const dense_detail::TileGrid grid = dense_detail::plan_tile_grid(c.m, c.n, 2 * c.max_threads, kMaxTileCols, kMaxBlockRows);
+  const dense_detail::TileGrid grid =
+      dense_detail::plan_tile_grid(c.m, c.n, 2 * c.max_threads, kMaxTileCols, kMaxBlockRows);
   const Interleaved weights = interleave(grid, c.k, w1, b1, w2, b2);
   dense_detail::PackedTiledMatmul::Spec spec;
   spec.grid = dense_detail::doubled_columns(grid);
@@ -125,8 +126,8 @@ struct GatedDenseKernel::Impl {
   std::size_t task_bytes = 0;
 };
 
-GatedDenseKernel::GatedDenseKernel(const GatedDenseConfig& config, const float* w1, const float* b1,
-                                   const float* w2, const float* b2) {
+GatedDenseKernel::GatedDenseKernel(const GatedDenseConfig& config, const float* w1, const float* b1, const float* w2,
+                                   const float* b2) {
   dense_detail::OmpSingleThreadScope single_threaded;  // primitives are created for 1-thread execution
   impl_ = std::make_unique<Impl>(config, w1, b1, w2, b2);
 }

@@ -14,11 +14,11 @@
 namespace quarks::ops {
 
 struct GatedDenseConfig {
-  std::int64_t m = 0;  ///< rows of x (all leading dims of x flattened); may be 0
-  std::int64_t k = 0;  ///< inner dim, >= 1
-  std::int64_t n = 0;  ///< output columns
-  Activation f;        ///< applied to x·W1 + b1
-  Activation g;        ///< applied to x·W2 + b2 (e.g. identity for SwiGLU with f = silu)
+  std::int64_t m = 0;         ///< rows of x (all leading dims of x flattened); may be 0
+  std::int64_t k = 0;         ///< inner dim, >= 1
+  std::int64_t n = 0;         ///< output columns
+  Activation f;               ///< applied to x·W1 + b1
+  Activation g;               ///< applied to x·W2 + b2 (e.g. identity for SwiGLU with f = silu)
   bool bf16_weights = false;  ///< store W1, W2 in bf16 and multiply in bf16 (f32 accumulate, f32 x and y)
   int max_threads = 1;        ///< threads the caller's arena has; decides the tiling
 };
@@ -28,8 +28,7 @@ struct GatedDenseConfig {
 /// long as each call has its own scratch buffer.
 class GatedDenseKernel {
  public:
-  GatedDenseKernel(const GatedDenseConfig& config, const float* w1, const float* b1, const float* w2,
-                   const float* b2);
+  GatedDenseKernel(const GatedDenseConfig& config, const float* w1, const float* b1, const float* w2, const float* b2);
   ~GatedDenseKernel();
   GatedDenseKernel(const GatedDenseKernel&) = delete;
   GatedDenseKernel& operator=(const GatedDenseKernel&) = delete;

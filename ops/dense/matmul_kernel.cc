@@ -16,12 +16,12 @@
 namespace quarks::ops {
 namespace {
 
-using dnnl::memory;
 using dense_detail::align64;
+using dnnl::memory;
 
 std::string describe(const MatMulConfig& c) {
-  return "matmul kernel " + std::to_string(c.batch) + "×[" + std::to_string(c.m) + "," + std::to_string(c.k) +
-         "]·[" + std::to_string(c.k) + "," + std::to_string(c.n) + "]";
+  return "matmul kernel " + std::to_string(c.batch) + "×[" + std::to_string(c.m) + "," + std::to_string(c.k) + "]·[" +
+         std::to_string(c.k) + "," + std::to_string(c.n) + "]";
 }
 
 void validate(const MatMulConfig& c) {

@@ -13,12 +13,12 @@
 namespace quarks::ops {
 
 struct MatMulConfig {
-  std::int64_t batch = 1;  ///< number of products; may be 0
-  std::int64_t m = 0;      ///< rows of op(A) and y; may be 0
-  std::int64_t k = 0;      ///< inner dim, >= 1
-  std::int64_t n = 0;      ///< columns of op(B) and y; may be 0
-  bool trans_a = false;    ///< A[b] is stored [k, m] (row-major) and used transposed
-  bool trans_b = false;    ///< B[b] is stored [n, k] (row-major) and used transposed
+  std::int64_t batch = 1;           ///< number of products; may be 0
+  std::int64_t m = 0;               ///< rows of op(A) and y; may be 0
+  std::int64_t k = 0;               ///< inner dim, >= 1
+  std::int64_t n = 0;               ///< columns of op(B) and y; may be 0
+  bool trans_a = false;             ///< A[b] is stored [k, m] (row-major) and used transposed
+  bool trans_b = false;             ///< B[b] is stored [n, k] (row-major) and used transposed
   std::int64_t a_batch_stride = 0;  ///< elements between A[b] and A[b+1]; 0 = one A for every b
   std::int64_t b_batch_stride = 0;  ///< elements between B[b] and B[b+1]; 0 = one B for every b
   int max_threads = 1;              ///< threads the caller's arena has; decides the tiling

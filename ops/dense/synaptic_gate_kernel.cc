@@ -132,11 +132,11 @@ struct SynapticGateKernel::Impl {
   }
 
   SynapticGateConfig config;
-  std::vector<float> weights;                                     // kSynapseMask, kFull: W as given
-  std::optional<MatMulKernel> masked_product;                     // kSynapseMask
-  std::size_t gated_weights_bytes = 0;                            // kSynapseMask: W⊙G in scratch
+  std::vector<float> weights;                                    // kSynapseMask, kFull: W as given
+  std::optional<MatMulKernel> masked_product;                    // kSynapseMask
+  std::size_t gated_weights_bytes = 0;                           // kSynapseMask: W⊙G in scratch
   std::optional<dense_detail::PackedTiledMatmul> gated_product;  // kPerInput
-  std::size_t src_buffer_bytes = 0, task_bytes = 0;               // kPerInput, per task
+  std::size_t src_buffer_bytes = 0, task_bytes = 0;              // kPerInput, per task
 };
 
 SynapticGateKernel::SynapticGateKernel(const SynapticGateConfig& config, const float* w) {

@@ -96,8 +96,7 @@ void PackedTiledMatmul::create_variant(const Spec& spec, std::int64_t rows, std:
                                        bool narrow_cols) {
   const dt in_type = spec.bf16 ? dt::bf16 : dt::f32;
   const memory::desc src({rows, k_}, in_type, {k_, 1});
-  const memory::desc weights =
-      short_rows ? packed_desc_[narrow_cols] : memory::desc({k_, cols}, in_type, tag::any);
+  const memory::desc weights = short_rows ? packed_desc_[narrow_cols] : memory::desc({k_, cols}, in_type, tag::any);
   const memory::desc dst({rows, cols}, dt::f32, {spec.ldd, 1});
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -106,8 +105,7 @@ void PackedTiledMatmul::create_variant(const Spec& spec, std::int64_t rows, std:
   try {
     pd = spec.bias != nullptr
              ? dnnl::matmul::primitive_desc(
-                   dnnl::matmul::desc(src, weights, memory::desc({1, cols}, dt::f32, tag::ab), dst), attr,
-                   cpu_engine())
+                   dnnl::matmul::desc(src, weights, memory::desc({1, cols}, dt::f32, tag::ab), dst), attr, cpu_engine())
              : dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, dst), attr, cpu_engine());
   } catch (const dnnl::error& e) {
     if (spec.bf16) {
@@ -115,10 +113,10 @@ void PackedTiledMatmul::create_variant(const Spec& spec, std::int64_t rows, std:
                                                ": bf16 precision is not available on this CPU (oneDNN 2.6 runs bf16 "
                                                "matmuls only with AVX-512); compile with precision f32");
     }
-    throw Error(ErrorCode::kUnsupported, std::string(what_) + ": oneDNN has no matmul for a [" +
-                                             std::to_string(rows) + "," + std::to_string(k_) + "]·[" +
-                                             std::to_string(k_) + "," + std::to_string(cols) + "] " +
-                                             (spec.bf16 ? "bf16" : "f32") + " tile: " + e.what());
+    throw Error(ErrorCode::kUnsupported, std::string(what_) + ": oneDNN has no matmul for a [" + std::to_string(rows) +
+                                             "," + std::to_string(k_) + "]·[" + std::to_string(k_) + "," +
+                                             std::to_string(cols) + "] " + (spec.bf16 ? "bf16" : "f32") +
+                                             " tile: " + e.what());
   }
   if (!short_rows) packed_desc_[narrow_cols] = pd.weights_desc();
   Variant& v = variant(short_rows, narrow_cols);

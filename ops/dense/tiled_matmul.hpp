@@ -52,10 +52,10 @@ TileGrid doubled_columns(const TileGrid& grid);
 class PackedTiledMatmul {
  public:
   struct Spec {
-    TileGrid grid;            ///< the product's grid (dst columns)
+    TileGrid grid;  ///< the product's grid (dst columns)
     std::int64_t k = 0;
-    bool bf16 = false;        ///< bf16 src and weights, f32 accumulation, bias and dst
-    const float* w = nullptr; ///< row-major [k, grid.n], row stride ldw
+    bool bf16 = false;         ///< bf16 src and weights, f32 accumulation, bias and dst
+    const float* w = nullptr;  ///< row-major [k, grid.n], row stride ldw
     std::int64_t ldw = 0;
     const float* bias = nullptr;  ///< [grid.n] or null
     dnnl::post_ops post_ops;      ///< fused epilogue after the bias
@@ -95,7 +95,7 @@ class PackedTiledMatmul {
   std::array<dnnl::memory::desc, 2> packed_desc_;  // packed weights layout of a full / narrow N-tile
   std::vector<dnnl::memory> weights_;              // prepacked, one per N-tile
   std::vector<float> bias_values_;
-  std::vector<dnnl::memory> bias_;                 // views into bias_values_, one per N-tile
+  std::vector<dnnl::memory> bias_;  // views into bias_values_, one per N-tile
   std::size_t scratchpad_bytes_ = 0;
 };
 

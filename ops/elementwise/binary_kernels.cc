@@ -21,19 +21,27 @@ namespace {
 // IEEE arithmetic as the hardware does it: division by ±0 gives ±inf or NaN, NaN propagates.
 struct AddOp {
   template <class D, class V>
-  HWY_INLINE V operator()(D /*d*/, V a, V b) const { return hn::Add(a, b); }
+  HWY_INLINE V operator()(D /*d*/, V a, V b) const {
+    return hn::Add(a, b);
+  }
 };
 struct SubOp {
   template <class D, class V>
-  HWY_INLINE V operator()(D /*d*/, V a, V b) const { return hn::Sub(a, b); }
+  HWY_INLINE V operator()(D /*d*/, V a, V b) const {
+    return hn::Sub(a, b);
+  }
 };
 struct MulOp {
   template <class D, class V>
-  HWY_INLINE V operator()(D /*d*/, V a, V b) const { return hn::Mul(a, b); }
+  HWY_INLINE V operator()(D /*d*/, V a, V b) const {
+    return hn::Mul(a, b);
+  }
 };
 struct DivOp {
   template <class D, class V>
-  HWY_INLINE V operator()(D /*d*/, V a, V b) const { return hn::Div(a, b); }
+  HWY_INLINE V operator()(D /*d*/, V a, V b) const {
+    return hn::Div(a, b);
+  }
 };
 
 template <class Op>

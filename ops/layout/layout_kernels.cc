@@ -214,18 +214,10 @@ void copy_impl(const void* src, std::span<const std::int64_t> shape, std::span<c
   const auto* s = static_cast<const char*>(src);
   auto* d = static_cast<char*>(dst);
   switch (elem_size) {
-    case 1:
-      copy_dims<1>(s, d, dims);
-      break;
-    case 2:
-      copy_dims<2>(s, d, dims);
-      break;
-    case 4:
-      copy_dims<4>(s, d, dims);
-      break;
-    default:
-      copy_dims<8>(s, d, dims);
-      break;
+    case 1: copy_dims<1>(s, d, dims); break;
+    case 2: copy_dims<2>(s, d, dims); break;
+    case 4: copy_dims<4>(s, d, dims); break;
+    default: copy_dims<8>(s, d, dims); break;
   }
 }
 

@@ -45,9 +45,14 @@ std::vector<SymShape> infer_reshape(const Node& node, const GraphIR& g, std::spa
       infer_at = static_cast<int>(i);
       out.push_back({});
     } else if (t == 0) {
-      if (i >= in[0].size()) attr_error(node, "target dim " + std::to_string(i) + " is 0 (copy) but the input has rank " + std::to_string(in[0].size()));
+      if (i >= in[0].size())
+        attr_error(node, "target dim " + std::to_string(i) + " is 0 (copy) but the input has rank " +
+                             std::to_string(in[0].size()));
       out.push_back(in[0][i]);
-      if (in[0][i].known()) known_product *= in[0][i].value; else all_known = false;
+      if (in[0][i].known())
+        known_product *= in[0][i].value;
+      else
+        all_known = false;
     } else if (t < -1) {
       attr_error(node, "target dim " + std::to_string(i) + " is " + std::to_string(t));
     } else {
@@ -82,7 +87,9 @@ class CopyOp final : public CompiledOp {  // reshape: a no-op when the planner a
   std::size_t bytes_;
 };
 
-std::unique_ptr<CompiledOp> compile_reshape(const CompileContext& ctx) { return std::make_unique<CopyOp>(ctx.out[0].numel()); }
+std::unique_ptr<CompiledOp> compile_reshape(const CompileContext& ctx) {
+  return std::make_unique<CopyOp>(ctx.out[0].numel());
+}
 
 // --- transpose ----------------------------------------------------------------------------------
 
@@ -90,12 +97,14 @@ std::vector<SymShape> infer_transpose(const Node& node, const GraphIR&, std::spa
   check_arity(node, 1);
   const std::vector<int>& perm = node.attr<TransposeAttrs>().perm;
   if (perm.size() != in[0].size()) {
-    attr_error(node, "perm has " + std::to_string(perm.size()) + " entries for an input of rank " + std::to_string(in[0].size()));
+    attr_error(node, "perm has " + std::to_string(perm.size()) + " entries for an input of rank " +
+                         std::to_string(in[0].size()));
   }
   std::vector<bool> seen(perm.size(), false);
   SymShape out;
   for (int p : perm) {
-    if (p < 0 || p >= static_cast<int>(perm.size()) || seen[p]) attr_error(node, "perm is not a permutation of the input dims");
+    if (p < 0 || p >= static_cast<int>(perm.size()) || seen[p])
+      attr_error(node, "perm is not a permutation of the input dims");
     seen[p] = true;
     out.push_back(in[0][p]);
   }
@@ -133,7 +142,10 @@ std::vector<SymShape> infer_concat(const Node& node, const GraphIR& g, std::span
       shape_error(node, "input '" + input_name(node, g, i) + "' " + to_string(in[i]) + " does not match '" +
                             input_name(node, g, 0) + "' " + to_string(in[0]) + " outside axis " + std::to_string(axis));
     }
-    if (in[i][axis].known()) total += in[i][axis].value; else total_known = false;
+    if (in[i][axis].known())
+      total += in[i][axis].value;
+    else
+      total_known = false;
   }
   out[axis] = total_known ? SymDim{total, {}} : SymDim{};
   return {out};
@@ -196,7 +208,8 @@ std::vector<SymShape> infer_split(const Node& node, const GraphIR& g, std::span<
   }
   if (in[0][axis].known() && in[0][axis].value != sum) {
     shape_error(node, "piece sizes sum to " + std::to_string(sum) + " but axis " + std::to_string(axis) + " of '" +
-                          input_name(node, g, 0) + "' " + to_string(in[0]) + " is " + std::to_string(in[0][axis].value));
+                          input_name(node, g, 0) + "' " + to_string(in[0]) + " is " +
+                          std::to_string(in[0][axis].value));
   }
   return out;
 }

@@ -58,9 +58,9 @@ std::vector<SymShape> infer_norm(const Node& node, const GraphIR& g, std::span<c
   const SymDim& c = in[0].back();
   for (std::size_t i = 1; i < in.size(); ++i) {
     if (in[i].size() != 1 || !may_equal(in[i][0], c)) {
-      shape_error(node, "'" + input_name(node, g, i) + "' has shape " + to_string(in[i]) + " but the normalised axis of '" +
-                            input_name(node, g, 0) + "' " + to_string(in[0]) + " needs [" +
-                            (c.known() ? std::to_string(c.value) : c.symbol) + "]");
+      shape_error(node, "'" + input_name(node, g, i) + "' has shape " + to_string(in[i]) +
+                            " but the normalised axis of '" + input_name(node, g, 0) + "' " + to_string(in[0]) +
+                            " needs [" + (c.known() ? std::to_string(c.value) : c.symbol) + "]");
     }
   }
   return {in[0]};

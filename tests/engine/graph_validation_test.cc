@@ -8,8 +8,8 @@
 namespace quarks {
 namespace {
 
-using ::testing::HasSubstr;
 using test::random_tensor;
+using ::testing::HasSubstr;
 
 // Runs `fn`, expecting quarks::Error with `code` and a message containing every fragment.
 template <class Fn>
@@ -50,19 +50,29 @@ TEST(GraphValidation, AttributeErrors) {
   GraphBuilder g;
   auto x = g.input("x", {2, 3});
   expect_error([&] { g.softmax("sm", x, 2); }, ErrorCode::kInvalidArgument, {"node 'sm' (softmax)", "axis 2"});
-  expect_error([&] { g.transpose("t", x, {0, 0}); }, ErrorCode::kInvalidArgument, {"node 't' (transpose)", "permutation"});
-  expect_error([&] { g.reshape("r", x, {4, -1}); }, ErrorCode::kShapeMismatch, {"node 'r' (reshape)", "cannot reshape"});
+  expect_error(
+      [&] {
+        g.transpose("t", x, {0, 0});
+      },
+      ErrorCode::kInvalidArgument, {"node 't' (transpose)", "permutation"});
+  expect_error(
+      [&] {
+        g.reshape("r", x, {4, -1});
+      },
+      ErrorCode::kShapeMismatch, {"node 'r' (reshape)", "cannot reshape"});
   expect_error([&] { g.split("s", x, 1, {1, 1}); }, ErrorCode::kShapeMismatch, {"node 's' (split)", "sum to 2"});
   expect_error([&] { g.activation("p", x, Activation::polynomial({})); }, ErrorCode::kInvalidArgument,
                {"node 'p' (activation)", "coefficients"});
-  expect_error([&] { g.slice("sl", x, {0}, {1}, {1}, {0}); }, ErrorCode::kInvalidArgument, {"node 'sl' (slice)", "step"});
+  expect_error([&] { g.slice("sl", x, {0}, {1}, {1}, {0}); }, ErrorCode::kInvalidArgument,
+               {"node 'sl' (slice)", "step"});
 }
 
 TEST(GraphValidation, DuplicateAndEmptyNames) {
   GraphBuilder g;
   auto x = g.input("x", {2});
   g.activation("a", x, Activation::relu());
-  expect_error([&] { g.activation("a", x, Activation::relu()); }, ErrorCode::kInvalidArgument, {"node 'a'", "already exists"});
+  expect_error([&] { g.activation("a", x, Activation::relu()); }, ErrorCode::kInvalidArgument,
+               {"node 'a'", "already exists"});
   expect_error([&] { g.input("x", {2}); }, ErrorCode::kInvalidArgument, {"input 'x'", "already used"});
   expect_error([&] { g.activation("x", x, Activation::relu()); }, ErrorCode::kInvalidArgument, {"'x'", "already used"});
 }
@@ -80,9 +90,16 @@ TEST(GraphValidation, SymbolicDimsAreCheckedAtRunTime) {
   g.output("y", g.add("sum", a, b));
   Session s(compile(g.build()));
   Tensor ta = random_tensor({3, 4}, 1), tb = random_tensor({2, 4}, 2), tc = random_tensor({3, 5}, 3);
-  expect_error([&] { s.run({{"a", ta}, {"b", tb}}); }, ErrorCode::kShapeMismatch, {"symbol 'batch' is 3 in input 'a' but 2 in input 'b'"});
-  expect_error([&] { s.run({{"a", ta}, {"b", tc}}); }, ErrorCode::kShapeMismatch,
-               {"input 'b' has shape [3,5] but the graph declares [batch,4]"});
+  expect_error(
+      [&] {
+        s.run({{"a", ta}, {"b", tb}});
+      },
+      ErrorCode::kShapeMismatch, {"symbol 'batch' is 3 in input 'a' but 2 in input 'b'"});
+  expect_error(
+      [&] {
+        s.run({{"a", ta}, {"b", tc}});
+      },
+      ErrorCode::kShapeMismatch, {"input 'b' has shape [3,5] but the graph declares [batch,4]"});
   expect_error([&] { s.run({{"a", ta}}); }, ErrorCode::kNotFound, {"input 'b' is missing"});
   expect_error([&] { s.run({{"a", ta}, {"b", ta}, {"c", ta}}); }, ErrorCode::kNotFound, {"unknown input 'c'"});
   // A valid run after the errors still works.
@@ -98,7 +115,8 @@ TEST(GraphValidation, OutputBufferOfWrongShapeIsRejected) {
   Tensor in = random_tensor({2, 3}, 1), wrong(DType::kF32, {3, 2});
   const NamedInput inputs[] = {{"x", in}};
   const NamedOutput outputs[] = {{"y", wrong.view()}};
-  expect_error([&] { s.run(inputs, outputs); }, ErrorCode::kShapeMismatch, {"output 'y' buffer is f32 [3,2] but the output is f32 [2,3]"});
+  expect_error([&] { s.run(inputs, outputs); }, ErrorCode::kShapeMismatch,
+               {"output 'y' buffer is f32 [3,2] but the output is f32 [2,3]"});
 }
 
 TEST(GraphValidation, ArenaCapIsEnforcedAtCompileTime) {
@@ -125,7 +143,8 @@ TEST(GraphPasses, DenseBiasActivationAndGatingFuse) {
   GraphBuilder g;
   auto x = g.input("x", {"rows", 16});
   auto up = g.dense("up", x, g.constant("wu", random_tensor({16, 32}, 1)));
-  auto gate = g.dense("gate", x, g.constant("wg", random_tensor({16, 32}, 2)), g.constant("bg", random_tensor({32}, 3)));
+  auto gate =
+      g.dense("gate", x, g.constant("wg", random_tensor({16, 32}, 2)), g.constant("bg", random_tensor({32}, 3)));
   auto h = g.output_gate("swiglu", gate, up, Activation::silu(), Activation::identity());
   auto d = g.dense("down", h, g.constant("wd", random_tensor({32, 16}, 4)));
   auto b = g.add("down.bias", d, g.constant("bd", random_tensor({16}, 5)));

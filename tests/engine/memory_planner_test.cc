@@ -18,7 +18,8 @@ void expect_valid(const std::vector<BufferLifetime>& buffers, const ArenaLayout&
       const auto& a = buffers[i];
       const auto& b = buffers[j];
       if (!a.bytes || !b.bytes || a.last < b.first || b.last < a.first) continue;
-      const bool disjoint = layout.offsets[i] + a.bytes <= layout.offsets[j] || layout.offsets[j] + b.bytes <= layout.offsets[i];
+      const bool disjoint =
+          layout.offsets[i] + a.bytes <= layout.offsets[j] || layout.offsets[j] + b.bytes <= layout.offsets[i];
       EXPECT_TRUE(disjoint) << "buffers " << i << " and " << j << " overlap";
     }
   }

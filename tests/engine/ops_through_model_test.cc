@@ -19,10 +19,12 @@ constexpr double kTol = 1e-5;
 
 // ---------------------------------------------------------------------------------------------------
 TEST(OpsThroughModel, DenseWithBiasAndEveryActivation) {
-  const Activation acts[] = {Activation::identity(), Activation::relu(),      Activation::leaky_relu(0.2f),
-                             Activation::sigmoid(),  Activation::tanh(),      Activation::gelu(),
-                             Activation::gelu_tanh(), Activation::silu(),     Activation::square(),
-                             Activation::polynomial({0.5f, -1.0f, 0.25f}), Activation::sign(), Activation::heaviside()};
+  const Activation acts[] = {Activation::identity(),       Activation::relu(),
+                             Activation::leaky_relu(0.2f), Activation::sigmoid(),
+                             Activation::tanh(),           Activation::gelu(),
+                             Activation::gelu_tanh(),      Activation::silu(),
+                             Activation::square(),         Activation::polynomial({0.5f, -1.0f, 0.25f}),
+                             Activation::sign(),           Activation::heaviside()};
   const std::int64_t m = 37, k = 70, n = 130;
   Tensor x = random_tensor({m, k}, 1), w = random_tensor({k, n}, 2), b = random_tensor({n}, 3);
   std::vector<double> pre = test::matmul_ref(x.f32(), w.f32(), m, k, n);
@@ -64,7 +66,8 @@ TEST(OpsThroughModel, DenseOverLeadingDimsAndZeroRows) {
 
 TEST(OpsThroughModel, GatedDenseMatchesUnfusedReference) {
   const std::int64_t m = 19, k = 40, n = 72;
-  Tensor x = random_tensor({m, k}, 1), w1 = random_tensor({k, n}, 2), w2 = random_tensor({k, n}, 3), b2 = random_tensor({n}, 4);
+  Tensor x = random_tensor({m, k}, 1), w1 = random_tensor({k, n}, 2), w2 = random_tensor({k, n}, 3),
+         b2 = random_tensor({n}, 4);
   GraphBuilder g;
   auto xv = g.input("x", {m, k});
   auto a = g.dense("gate", xv, g.constant("w1", w1));
@@ -128,7 +131,9 @@ TEST(OpsThroughModel, SynapticGateAllThreeGateShapes) {
     for (std::int64_t i = 0; i < m; ++i)
       for (std::int64_t p = 0; p < k; ++p)
         for (std::int64_t j = 0; j < n; ++j) {
-          const float gate = gs.rank() == 2 ? gt.f32()[p * n + j] : gs[2] == 1 ? gt.f32()[i * k + p] : gt.f32()[(i * k + p) * n + j];
+          const float gate = gs.rank() == 2 ? gt.f32()[p * n + j]
+                             : gs[2] == 1   ? gt.f32()[i * k + p]
+                                            : gt.f32()[(i * k + p) * n + j];
           want[i * n + j] += static_cast<double>(x.f32()[i * k + p]) * w.f32()[p * n + j] * gate;
         }
     EXPECT_LT(max_abs_diff(y, want), kTol) << gs.to_string();
@@ -149,12 +154,10 @@ TEST(OpsThroughModel, MultiplexBroadcastsTheAttentionInput) {
 }
 
 TEST(OpsThroughModel, OutputGatePairs) {
-  const std::pair<Activation, Activation> pairs[] = {{Activation::identity(), Activation::sigmoid()},
-                                                     {Activation::silu(), Activation::identity()},
-                                                     {Activation::gelu(), Activation::identity()},
-                                                     {Activation::relu(), Activation::identity()},
-                                                     {Activation::identity(), Activation::identity()},
-                                                     {Activation::tanh(), Activation::sigmoid()}};
+  const std::pair<Activation, Activation> pairs[] = {
+      {Activation::identity(), Activation::sigmoid()},  {Activation::silu(), Activation::identity()},
+      {Activation::gelu(), Activation::identity()},     {Activation::relu(), Activation::identity()},
+      {Activation::identity(), Activation::identity()}, {Activation::tanh(), Activation::sigmoid()}};
   Tensor s1 = random_tensor({7, 33}, 1, -6, 6), s2 = random_tensor({7, 33}, 2, -6, 6);
   for (const auto& [f, gf] : pairs) {
     GraphBuilder g;
@@ -184,7 +187,10 @@ TEST(OpsThroughModel, BinaryOpsBroadcast) {
       for (int j = 0; j < 3; ++j)
         for (int l = 0; l < 4; ++l) {
           const double x = a.f32()[i * 4 + l], z = b.f32()[j];
-          want[(i * 3 + j) * 4 + l] = k == BinaryOpKind::kAdd ? x + z : k == BinaryOpKind::kSub ? x - z : k == BinaryOpKind::kMul ? x * z : x / z;
+          want[(i * 3 + j) * 4 + l] = k == BinaryOpKind::kAdd   ? x + z
+                                      : k == BinaryOpKind::kSub ? x - z
+                                      : k == BinaryOpKind::kMul ? x * z
+                                                                : x / z;
         }
     EXPECT_LT(max_abs_diff(y, want), 1e-6);
   }
@@ -224,7 +230,8 @@ TEST(OpsThroughModel, LayerNormAndRmsNorm) {
     std::vector<double> want(rows * c);
     for (std::int64_t r = 0; r < rows; ++r) {
       double mean = 0, sq = 0;
-      for (std::int64_t j = 0; j < c; ++j) mean += x.f32()[r * c + j], sq += static_cast<double>(x.f32()[r * c + j]) * x.f32()[r * c + j];
+      for (std::int64_t j = 0; j < c; ++j)
+        mean += x.f32()[r * c + j], sq += static_cast<double>(x.f32()[r * c + j]) * x.f32()[r * c + j];
       mean /= c;
       const double var = sq / c - mean * mean;
       for (std::int64_t j = 0; j < c; ++j) {
@@ -242,17 +249,17 @@ TEST(OpsThroughModel, LayoutOpsRoundTrip) {
   Tensor x = random_tensor({2, 3, 4}, 1);
   GraphBuilder g;
   auto xv = g.input("x", {2, 3, 4});
-  auto t = g.transpose("t", xv, {2, 0, 1});                 // [4,2,3]
-  auto r = g.reshape("r", t, {0, -1});                       // [4,6]
-  auto parts = g.split("s", r, 1, {1, 5});                   // [4,1], [4,5]
-  auto c = g.concat("c", {parts[1], parts[0]}, 1);           // [4,6] rotated by one column
+  auto t = g.transpose("t", xv, {2, 0, 1});                         // [4,2,3]
+  auto r = g.reshape("r", t, {0, -1});                              // [4,6]
+  auto parts = g.split("s", r, 1, {1, 5});                          // [4,1], [4,5]
+  auto c = g.concat("c", {parts[1], parts[0]}, 1);                  // [4,6] rotated by one column
   g.output("y", g.slice("sl", c, {1, 0}, {4, 6}, {0, 1}, {2, 2}));  // rows 1,3; cols 0,2,4
   Tensor y = run_once(g.build(), {{"x", x}});
   ASSERT_EQ(y.shape(), (Shape{2, 3}));
   std::vector<double> want;
   for (int row : {1, 3}) {
     for (int col : {0, 2, 4}) {
-      const int rcol = (col + 1) % 6;  // concat(parts[1], parts[0]) moves column 0 to the end
+      const int rcol = (col + 1) % 6;        // concat(parts[1], parts[0]) moves column 0 to the end
       const int i = rcol / 3, j = rcol % 3;  // r[row, rcol] = t[row, i, j] = x[i, j, row]
       want.push_back(x.f32()[i * 12 + j * 4 + row]);
     }

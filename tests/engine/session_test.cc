@@ -37,15 +37,16 @@ Graph dense_model() {
   auto up = g.dense("up", x, g.constant("wu", random_tensor({64, 256}, 1, -0.1f, 0.1f)));
   auto gate = g.dense("gate", x, g.constant("wg", random_tensor({64, 256}, 2, -0.1f, 0.1f)));
   auto h = g.output_gate("swiglu", gate, up, Activation::silu(), Activation::identity());
-  auto y = g.dense("down", h, g.constant("wd", random_tensor({256, 64}, 3, -0.1f, 0.1f)), std::nullopt, Activation::relu());
+  auto y =
+      g.dense("down", h, g.constant("wd", random_tensor({256, 64}, 3, -0.1f, 0.1f)), std::nullopt, Activation::relu());
   auto mm = g.matmul("mm", y, x, false, true);  // [rows, rows]
   g.output("y", g.softmax("sm", mm));
   return g.build();
 }
 
 // Heap allocations of each of 20 runs after 3 warm-up runs.
-std::vector<long> allocations_per_run(const Graph& graph, std::initializer_list<std::pair<const char*, Shape>> input_shapes,
-                                      int threads) {
+std::vector<long> allocations_per_run(const Graph& graph,
+                                      std::initializer_list<std::pair<const char*, Shape>> input_shapes, int threads) {
   CompileOptions o;
   o.threads = threads;
   Model model = compile(graph, o);

@@ -18,9 +18,7 @@ inline Tensor random_tensor(const Shape& shape, std::uint32_t seed, float lo = -
   return t;
 }
 
-inline std::vector<double> to_double(const Tensor& t) {
-  return std::vector<double>(t.f32(), t.f32() + t.numel());
-}
+inline std::vector<double> to_double(const Tensor& t) { return std::vector<double>(t.f32(), t.f32() + t.numel()); }
 
 /// max |a - b| over all elements, with NaN == NaN treated as equal (and NaN vs number as infinite).
 inline double max_abs_diff(const Tensor& got, const std::vector<double>& want) {

@@ -12,15 +12,15 @@
 namespace quarks::bench {
 
 struct BlockSize {
-  std::int64_t rows = 128;  ///< rows (tokens) for dense blocks
+  std::int64_t rows = 128;                        ///< rows (tokens) for dense blocks
   std::int64_t elements = std::int64_t{1} << 24;  ///< elements for the elementwise quark kernels
 };
 
 struct BuiltBlock {
   Graph graph;
   std::vector<std::pair<std::string, Tensor>> inputs;  ///< random inputs, by name
-  double flops = 0;  ///< floating-point operations of one run (dense products: 2·m·k·n)
-  double bytes = 0;  ///< bytes one run must move at least (memory-bound blocks)
+  double flops = 0;   ///< floating-point operations of one run (dense products: 2·m·k·n)
+  double bytes = 0;   ///< bytes one run must move at least (memory-bound blocks)
   std::string shape;  ///< human-readable size, e.g. "128x768->3072->768"
 };
 

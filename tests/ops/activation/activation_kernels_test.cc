@@ -39,11 +39,12 @@ constexpr std::size_t kGuard = 17;
 constexpr float kSentinel = 12345.0f;
 
 std::vector<Activation> all_activations() {
-  return {Activation::identity(),   Activation::relu(),       Activation::leaky_relu(0.1f),
-          Activation::sigmoid(),    Activation::tanh(),       Activation::gelu(),
-          Activation::gelu_tanh(),  Activation::silu(),       Activation::square(),
-          Activation::polynomial({0.5f, -1.0f, 0.25f, 0.125f}),
-          Activation::sign(),       Activation::heaviside()};
+  return {Activation::identity(),       Activation::relu(),
+          Activation::leaky_relu(0.1f), Activation::sigmoid(),
+          Activation::tanh(),           Activation::gelu(),
+          Activation::gelu_tanh(),      Activation::silu(),
+          Activation::square(),         Activation::polynomial({0.5f, -1.0f, 0.25f, 0.125f}),
+          Activation::sign(),           Activation::heaviside()};
 }
 
 bool is_smooth_transcendental(ActivationKind kind) {
@@ -142,10 +143,11 @@ TEST(Activation, TranscendentalAbsoluteErrorOnDenseSweep) {
   on_every_target([] {
     constexpr std::size_t kPoints = 1000001;
     std::vector<float> x(kPoints);
-    for (std::size_t i = 0; i < kPoints; ++i) x[i] = static_cast<float>(-20.0 + 40.0 * static_cast<double>(i) / (kPoints - 1));
+    for (std::size_t i = 0; i < kPoints; ++i)
+      x[i] = static_cast<float>(-20.0 + 40.0 * static_cast<double>(i) / (kPoints - 1));
     std::vector<float> y(kPoints);
-    for (const Activation& f : {Activation::sigmoid(), Activation::tanh(), Activation::gelu(), Activation::gelu_tanh(),
-                                Activation::silu()}) {
+    for (const Activation& f :
+         {Activation::sigmoid(), Activation::tanh(), Activation::gelu(), Activation::gelu_tanh(), Activation::silu()}) {
       activation(f, x.data(), y.data(), kPoints);
       double max_error = 0.0;
       float worst_x = 0.0f;
@@ -156,8 +158,8 @@ TEST(Activation, TranscendentalAbsoluteErrorOnDenseSweep) {
           worst_x = x[i];
         }
       }
-      std::printf("  %-6s %-10s max abs error on [-20, 20]: %.3g at x = %.9g\n", current_target,
-                  f.to_string().c_str(), max_error, static_cast<double>(worst_x));
+      std::printf("  %-6s %-10s max abs error on [-20, 20]: %.3g at x = %.9g\n", current_target, f.to_string().c_str(),
+                  max_error, static_cast<double>(worst_x));
       EXPECT_LE(max_error, 1e-6) << f.to_string() << " worst at x=" << worst_x;
     }
   });
@@ -203,8 +205,8 @@ TEST(Activation, TranscendentalRelativeErrorInTails) {
           worst_x = x[i];
         }
       }
-      std::printf("  %-6s %-10s max rel error (|x| in [1e-30, 1e4]): %.3g at x = %.9g\n",
-                  current_target, c.f.to_string().c_str(), max_error, static_cast<double>(worst_x));
+      std::printf("  %-6s %-10s max rel error (|x| in [1e-30, 1e4]): %.3g at x = %.9g\n", current_target,
+                  c.f.to_string().c_str(), max_error, static_cast<double>(worst_x));
       EXPECT_LE(max_error, c.bound) << c.f.to_string() << " worst at x=" << worst_x;
     }
   });
@@ -221,23 +223,55 @@ TEST(Activation, SpecialValuesAndLimits) {
     const Activation sig = Activation::sigmoid(), th = Activation::tanh(), ge = Activation::gelu(),
                      gt = Activation::gelu_tanh(), si = Activation::silu();
     std::vector<SpecialCase> cases = {
-        {sig, kInf, 1.0f},      {sig, -kInf, 0.0f},     {sig, 0.0f, 0.5f},      {sig, -0.0f, 0.5f},
-        {sig, 1e4f, 1.0f},      {sig, -1e4f, 0.0f},     {sig, 200.0f, 1.0f},    {sig, -200.0f, 0.0f},
-        {th, kInf, 1.0f},       {th, -kInf, -1.0f},     {th, 1e4f, 1.0f},       {th, -1e4f, -1.0f},
-        {th, 0.0f, 0.0f},       {ge, kInf, kInf},       {ge, -kInf, 0.0f},      {ge, 1e4f, 1e4f},
-        {ge, -1e4f, 0.0f},      {ge, FLT_MAX, FLT_MAX}, {ge, -FLT_MAX, 0.0f},   {ge, 0.0f, 0.0f},
-        {gt, kInf, kInf},       {gt, -kInf, 0.0f},      {gt, 1e4f, 1e4f},       {gt, -1e4f, 0.0f},
-        {gt, FLT_MAX, FLT_MAX}, {gt, -FLT_MAX, 0.0f},   {si, kInf, kInf},       {si, -kInf, 0.0f},
-        {si, 1e4f, 1e4f},       {si, -1e4f, 0.0f},      {si, FLT_MAX, FLT_MAX}, {si, -FLT_MAX, 0.0f},
+        {sig, kInf, 1.0f},
+        {sig, -kInf, 0.0f},
+        {sig, 0.0f, 0.5f},
+        {sig, -0.0f, 0.5f},
+        {sig, 1e4f, 1.0f},
+        {sig, -1e4f, 0.0f},
+        {sig, 200.0f, 1.0f},
+        {sig, -200.0f, 0.0f},
+        {th, kInf, 1.0f},
+        {th, -kInf, -1.0f},
+        {th, 1e4f, 1.0f},
+        {th, -1e4f, -1.0f},
+        {th, 0.0f, 0.0f},
+        {ge, kInf, kInf},
+        {ge, -kInf, 0.0f},
+        {ge, 1e4f, 1e4f},
+        {ge, -1e4f, 0.0f},
+        {ge, FLT_MAX, FLT_MAX},
+        {ge, -FLT_MAX, 0.0f},
+        {ge, 0.0f, 0.0f},
+        {gt, kInf, kInf},
+        {gt, -kInf, 0.0f},
+        {gt, 1e4f, 1e4f},
+        {gt, -1e4f, 0.0f},
+        {gt, FLT_MAX, FLT_MAX},
+        {gt, -FLT_MAX, 0.0f},
+        {si, kInf, kInf},
+        {si, -kInf, 0.0f},
+        {si, 1e4f, 1e4f},
+        {si, -1e4f, 0.0f},
+        {si, FLT_MAX, FLT_MAX},
+        {si, -FLT_MAX, 0.0f},
         {si, 0.0f, 0.0f},
-        {Activation::relu(), -kInf, 0.0f},           {Activation::relu(), kInf, kInf},
-        {Activation::leaky_relu(0.1f), -kInf, -kInf}, {Activation::leaky_relu(0.5f), -2.0f, -1.0f},
-        {Activation::square(), -kInf, kInf},         {Activation::square(), 1e20f, kInf},
-        {Activation::sign(), 0.0f, 1.0f},            {Activation::sign(), -0.0f, 1.0f},
-        {Activation::sign(), -kInf, -1.0f},          {Activation::sign(), kInf, 1.0f},
-        {Activation::sign(), -FLT_TRUE_MIN, -1.0f},  {Activation::heaviside(), 0.0f, 1.0f},
-        {Activation::heaviside(), -0.0f, 1.0f},      {Activation::heaviside(), -FLT_TRUE_MIN, 0.0f},
-        {Activation::heaviside(), -kInf, 0.0f},      {Activation::heaviside(), kInf, 1.0f},
+        {Activation::relu(), -kInf, 0.0f},
+        {Activation::relu(), kInf, kInf},
+        {Activation::leaky_relu(0.1f), -kInf, -kInf},
+        {Activation::leaky_relu(0.5f), -2.0f, -1.0f},
+        {Activation::square(), -kInf, kInf},
+        {Activation::square(), 1e20f, kInf},
+        {Activation::sign(), 0.0f, 1.0f},
+        {Activation::sign(), -0.0f, 1.0f},
+        {Activation::sign(), -kInf, -1.0f},
+        {Activation::sign(), kInf, 1.0f},
+        {Activation::sign(), -FLT_TRUE_MIN, -1.0f},
+        {Activation::heaviside(), 0.0f, 1.0f},
+        {Activation::heaviside(), -0.0f, 1.0f},
+        {Activation::heaviside(), -FLT_TRUE_MIN, 0.0f},
+        {Activation::heaviside(), -kInf, 0.0f},
+        {Activation::heaviside(), kInf, 1.0f},
         {Activation::polynomial({1.0f, 2.0f}), kInf, kInf},
     };
     // NaN in -> NaN out for every kind (a polynomial of degree >= 1).
@@ -324,7 +358,8 @@ TEST(Multiplex, EveryKindBothStridesAndLambdas) {
         for (float lambda : {0.0f, 1.0f, -2.5f}) {
           for (std::size_t n : kSizes) {
             const std::vector<float> s = uniform(n, -6.0f, 6.0f, 100 + static_cast<unsigned>(n));
-            const std::vector<float> a = uniform(std::max<std::size_t>(n, 1), -2.0f, 2.0f, 200 + static_cast<unsigned>(n));
+            const std::vector<float> a =
+                uniform(std::max<std::size_t>(n, 1), -2.0f, 2.0f, 200 + static_cast<unsigned>(n));
             std::vector<float> y = with_guard(n);
             multiplex(f, s.data(), a.data(), a_stride, lambda, y.data(), n);
             for (std::size_t i = 0; i < n; ++i) {
@@ -409,9 +444,13 @@ void check_gate(const Activation& f, const Activation& g, std::size_t n, unsigne
 TEST(OutputGate, ModelPairsInBothOrdersAtAwkwardSizes) {
   on_every_target([] {
     const Activation id = Activation::identity();
-    const std::pair<Activation, Activation> pairs[] = {
-        {Activation::sigmoid(), id}, {Activation::silu(), id}, {Activation::gelu(), id}, {Activation::gelu_tanh(), id},
-        {Activation::relu(), id},    {id, id},                 {Activation::tanh(), Activation::sigmoid()}};
+    const std::pair<Activation, Activation> pairs[] = {{Activation::sigmoid(), id},
+                                                       {Activation::silu(), id},
+                                                       {Activation::gelu(), id},
+                                                       {Activation::gelu_tanh(), id},
+                                                       {Activation::relu(), id},
+                                                       {id, id},
+                                                       {Activation::tanh(), Activation::sigmoid()}};
     for (const auto& [f, g] : pairs) {
       for (std::size_t n : kSizes) {
         check_gate(f, g, n, 5 + static_cast<unsigned>(n));

@@ -85,7 +85,8 @@ TEST(Allocations, GatedDenseAndMatMulRun) {
     std::vector<float> yy(4 * 256);
     const MatMulKernel matmul(mc);
     dense_test::Scratch mscratch(matmul.scratch_bytes());
-    const double matmul_per_run = allocations_per_run([&] { matmul.run(a.data(), a.data(), yy.data(), mscratch.data()); });
+    const double matmul_per_run =
+        allocations_per_run([&] { matmul.run(a.data(), a.data(), yy.data(), mscratch.data()); });
     std::cout << "MatMulKernel 4x16x16x16 (4 primitive calls): " << matmul_per_run << " heap allocations per run()\n";
     EXPECT_LE(matmul_per_run, 4 * kMaxPerPrimitiveCall);
   });

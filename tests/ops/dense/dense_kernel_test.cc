@@ -36,8 +36,8 @@ bool check_dense(const DenseConfig& c, const std::vector<float>& x, const std::v
   Scratch scratch(kernel->scratch_bytes());
   kernel->run(x.data(), y.data(), scratch.data());
   const std::string what = "m=" + std::to_string(c.m) + " k=" + std::to_string(c.k) + " n=" + std::to_string(c.n) +
-                           " act=" + c.activation.to_string() + (bias ? " bias" : "") + (c.bf16_weights ? " bf16" : "") +
-                           " threads=" + std::to_string(c.max_threads);
+                           " act=" + c.activation.to_string() + (bias ? " bias" : "") +
+                           (c.bf16_weights ? " bf16" : "") + " threads=" + std::to_string(c.max_threads);
   int failures = 0;
   for (std::int64_t i = 0; i < c.m && failures < 5; ++i) {
     for (std::int64_t j = 0; j < c.n && failures < 5; ++j) {
@@ -55,8 +55,8 @@ bool check_dense(const DenseConfig& c, const std::vector<float>& x, const std::v
         EXPECT_TRUE(same) << what << " at [" << i << "," << j << "]: got " << got << ", want " << ref;
         continue;
       }
-      const double pre = c.bf16_weights ? dense_test::bf16_dot_tolerance(c.k, abs_sum)
-                                        : dense_test::f32_dot_tolerance(c.k, abs_sum);
+      const double pre =
+          c.bf16_weights ? dense_test::bf16_dot_tolerance(c.k, abs_sum) : dense_test::f32_dot_tolerance(c.k, abs_sum);
       if (dense_test::near_jump(c.activation, s, pre)) continue;
       const double tol = dense_test::activation_slope(c.activation, s, pre) * pre + 1e-5 * std::abs(ref) + 1e-6;
       if (!(std::abs(got - ref) <= tol)) ++failures;
@@ -86,7 +86,7 @@ void check_shapes(const std::vector<Shape3>& shapes, const Activation& f, bool w
 
 // A covering set: m ∈ {0,1,3,17,128,1000}, k ∈ {1,7,64,768}, n ∈ {1,5,64,65,3072}, each value at least
 // once, with tiles that split rows, columns, or both, and narrow last tiles.
-const std::vector<Shape3> kShapes = {{0, 7, 5},    {1, 1, 1},    {3, 7, 65},    {17, 64, 64},  {1, 768, 3072},
+const std::vector<Shape3> kShapes = {{0, 7, 5},     {1, 1, 1},    {3, 7, 65},    {17, 64, 64},  {1, 768, 3072},
                                      {128, 64, 65}, {1000, 7, 5}, {17, 768, 65}, {3, 64, 3072}, {1000, 1, 64}};
 
 TEST(DenseKernel, ShapesIdentityWithBias) { check_shapes(kShapes, Activation::identity(), true, false); }

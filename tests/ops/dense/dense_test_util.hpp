@@ -106,10 +106,12 @@ inline bool near_jump(const Activation& f, double s, double d) {
 
 /// Every activation kind, with parameters.
 inline std::vector<Activation> all_activations() {
-  return {Activation::identity(), Activation::relu(),      Activation::leaky_relu(0.1f),
-          Activation::sigmoid(),  Activation::tanh(),      Activation::gelu(),
-          Activation::gelu_tanh(), Activation::silu(),     Activation::square(),
-          Activation::polynomial({0.5f, -1.0f, 0.25f, 0.125f}), Activation::sign(), Activation::heaviside()};
+  return {Activation::identity(),       Activation::relu(),
+          Activation::leaky_relu(0.1f), Activation::sigmoid(),
+          Activation::tanh(),           Activation::gelu(),
+          Activation::gelu_tanh(),      Activation::silu(),
+          Activation::square(),         Activation::polynomial({0.5f, -1.0f, 0.25f, 0.125f}),
+          Activation::sign(),           Activation::heaviside()};
 }
 
 /// f32 accumulation error bound of a k-term dot product whose |terms| sum to `abs_sum`, with margin.

@@ -23,9 +23,10 @@ void check_matmul(const MatMulConfig& c, const std::vector<float>& a, const std:
   std::vector<float> y(static_cast<std::size_t>(c.batch * c.m * c.n), -12345.0f);
   Scratch scratch(kernel.scratch_bytes());
   kernel.run(a.data(), b.data(), y.data(), scratch.data());
-  const std::string what = "batch=" + std::to_string(c.batch) + " m=" + std::to_string(c.m) + " k=" +
-                           std::to_string(c.k) + " n=" + std::to_string(c.n) + " ta=" + std::to_string(c.trans_a) +
-                           " tb=" + std::to_string(c.trans_b) + " threads=" + std::to_string(c.max_threads);
+  const std::string what = "batch=" + std::to_string(c.batch) + " m=" + std::to_string(c.m) +
+                           " k=" + std::to_string(c.k) + " n=" + std::to_string(c.n) +
+                           " ta=" + std::to_string(c.trans_a) + " tb=" + std::to_string(c.trans_b) +
+                           " threads=" + std::to_string(c.max_threads);
   int failures = 0;
   for (std::int64_t bi = 0; bi < c.batch; ++bi) {
     const float* ab = a.data() + bi * c.a_batch_stride;
@@ -61,12 +62,12 @@ struct Case {
 
 TEST(MatMulKernel, Shapes) {
   const std::vector<Case> cases = {
-      {12, 128, 64, 128, false, true, false, false},  // attention scores Q·Kᵀ
+      {12, 128, 64, 128, false, true, false, false},   // attention scores Q·Kᵀ
       {12, 128, 128, 64, false, false, false, false},  // P·V
-      {3, 17, 7, 5, true, false, false, false},        {2, 1, 1, 1, true, true, false, false},
-      {4, 3, 64, 65, false, false, false, true},       {5, 17, 768, 3, false, true, true, false},
-      {1, 1000, 64, 5, false, false, false, false},    {1, 3, 7, 3072, true, true, false, false},
-      {0, 5, 5, 5, false, false, false, false},        {2, 0, 5, 5, false, false, false, false},
+      {3, 17, 7, 5, true, false, false, false},       {2, 1, 1, 1, true, true, false, false},
+      {4, 3, 64, 65, false, false, false, true},      {5, 17, 768, 3, false, true, true, false},
+      {1, 1000, 64, 5, false, false, false, false},   {1, 3, 7, 3072, true, true, false, false},
+      {0, 5, 5, 5, false, false, false, false},       {2, 0, 5, 5, false, false, false, false},
       {2, 5, 5, 0, false, false, false, false},
   };
   dense_test::for_each_arena([&](int threads) {

@@ -88,7 +88,7 @@ void check_mode(SynapticGateMode mode, const std::vector<Shape3>& shapes) {
   });
 }
 
-const std::vector<Shape3> kShapes = {{0, 7, 5},    {1, 1, 1},    {3, 7, 65},   {17, 64, 130},
+const std::vector<Shape3> kShapes = {{0, 7, 5},    {1, 1, 1},    {3, 7, 65},    {17, 64, 130},
                                      {1000, 7, 5}, {5, 768, 64}, {1, 64, 3072}, {128, 64, 65}};
 
 TEST(SynapticGateKernel, SynapseMask) { check_mode(SynapticGateMode::kSynapseMask, kShapes); }

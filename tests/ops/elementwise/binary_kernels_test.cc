@@ -69,8 +69,8 @@ void on_every_target(const std::function<void()>& body) {
 
 // Random values with special ones mixed in: ±0, ±inf, NaN, subnormals, huge magnitudes.
 std::vector<float> mixed_values(std::size_t n, unsigned seed) {
-  static const float kSpecials[] = {0.0f,  -0.0f,     kInf,    -kInf, kNaN, 1e-40f, -1e-40f,
-                                    3e38f, -3e38f,    1e-30f,  1.0f,  -1.0f};
+  static const float kSpecials[] = {0.0f,    -0.0f, kInf,   -kInf,  kNaN, 1e-40f,
+                                    -1e-40f, 3e38f, -3e38f, 1e-30f, 1.0f, -1.0f};
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> value(-100.0f, 100.0f);
   std::uniform_int_distribution<int> pick(0, 7);

@@ -38,16 +38,18 @@ TEST(BroadcastLoop, MatchesNaiveIndexingOnRandomShapes) {
     const std::int64_t begin = static_cast<std::int64_t>(rng() % (out.numel() + 1));
     const std::int64_t end = begin + static_cast<std::int64_t>(rng() % (out.numel() - begin + 1));
     std::vector<int> seen(static_cast<std::size_t>(out.numel()), 0);
-    loop.for_each_run(begin, end, [&](const std::int64_t* off, const std::int64_t* stride, std::int64_t y, std::int64_t n) {
-      ASSERT_TRUE(stride[0] == 0 || stride[0] == 1);
-      ASSERT_TRUE(stride[1] == 0 || stride[1] == 1);
-      for (std::int64_t i = 0; i < n; ++i) {
-        ++seen[static_cast<std::size_t>(y + i)];
-        ASSERT_EQ(off[0] + i * stride[0], naive_offset(out, a, y + i)) << out.to_string() << a.to_string();
-        ASSERT_EQ(off[1] + i * stride[1], naive_offset(out, b, y + i)) << out.to_string() << b.to_string();
-      }
-    });
-    for (std::int64_t i = 0; i < out.numel(); ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)], i >= begin && i < end ? 1 : 0);
+    loop.for_each_run(
+        begin, end, [&](const std::int64_t* off, const std::int64_t* stride, std::int64_t y, std::int64_t n) {
+          ASSERT_TRUE(stride[0] == 0 || stride[0] == 1);
+          ASSERT_TRUE(stride[1] == 0 || stride[1] == 1);
+          for (std::int64_t i = 0; i < n; ++i) {
+            ++seen[static_cast<std::size_t>(y + i)];
+            ASSERT_EQ(off[0] + i * stride[0], naive_offset(out, a, y + i)) << out.to_string() << a.to_string();
+            ASSERT_EQ(off[1] + i * stride[1], naive_offset(out, b, y + i)) << out.to_string() << b.to_string();
+          }
+        });
+    for (std::int64_t i = 0; i < out.numel(); ++i)
+      EXPECT_EQ(seen[static_cast<std::size_t>(i)], i >= begin && i < end ? 1 : 0);
   }
 }
 

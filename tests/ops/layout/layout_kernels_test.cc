@@ -258,18 +258,10 @@ TEST(Transpose, RandomPermutationsRanks1To6) {
     for (const int a : perm) p += std::to_string(a);
     SCOPED_TRACE("perm " + p);
     switch (trial % 4) {
-      case 0:
-        check_transpose<std::uint8_t>(shape, perm);
-        break;
-      case 1:
-        check_transpose<std::uint16_t>(shape, perm);
-        break;
-      case 2:
-        check_transpose<float>(shape, perm);
-        break;
-      default:
-        check_transpose<std::int64_t>(shape, perm);
-        break;
+      case 0: check_transpose<std::uint8_t>(shape, perm); break;
+      case 1: check_transpose<std::uint16_t>(shape, perm); break;
+      case 2: check_transpose<float>(shape, perm); break;
+      default: check_transpose<std::int64_t>(shape, perm); break;
     }
   }
 }
