@@ -30,9 +30,11 @@ constexpr std::int64_t kMaxBlockRows = 1024;
 // tiles of 1536 and 13.9 ms with one full-width tile.
 constexpr std::int64_t kMaxTileCols = 768;
 // From this many rows on, each N-tile's call re-packing its block of x costs more than the cache
-// misses of a wide weight tile, so the width is bounded only by the threads' need for tasks.
-// Measured at m = 1024, 1 thread: 67.0 ms with one full-width tile, 68.7 ms with 1536-column tiles,
-// 72.5 ms with 768 (a bare oneDNN matmul of the whole product: 66.4 ms in the same run).
+// misses of a wide weight tile, so the width is bounded only by the threads' need for tasks, and
+// each thread gets one task (fewer re-packs of x) instead of two. Measured at m = 1024: 1 thread,
+// 67.0 ms with one full-width tile, 68.7 ms with 1536-column tiles, 72.5 ms with 768 (a bare oneDNN
+// matmul of the whole product: 66.4 ms in the same run); 2 threads, 38.2 ms with two 1536-column
+// tasks against 40.5-42.5 ms with four 768-column ones (bare oneDNN: 40.2 ms).
 constexpr std::int64_t kWideTileRows = 512;
 
 void validate(const DenseConfig& c, const float* w) {
@@ -49,7 +51,8 @@ dense_detail::PackedTiledMatmul make_product(const DenseConfig& c, const float* 
                                              bool& activation_fused) {
   dense_detail::PackedTiledMatmul::Spec spec;
   const std::int64_t max_cols = c.m >= kWideTileRows ? c.n : kMaxTileCols;
-  spec.grid = dense_detail::plan_tile_grid(c.m, c.n, 2 * c.max_threads, max_cols, kMaxBlockRows);
+  const int tasks = c.m >= kWideTileRows ? c.max_threads : 2 * c.max_threads;  // see kWideTileRows
+  spec.grid = dense_detail::plan_tile_grid(c.m, c.n, tasks, max_cols, kMaxBlockRows);
   spec.k = c.k;
   spec.bf16 = c.bf16_weights;
   spec.w = w;
