@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  cmake ninja-build g++ clang
+  cmake ninja-build g++
   libdnnl-dev ocl-icd-opencl-dev    # oneDNN; Debian's oneDNN CMake config requires OpenCL headers
   libhwy-dev                        # Google Highway (SIMD kernels)
   libtbb-dev                        # oneTBB (threads)
