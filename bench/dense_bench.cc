@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -48,6 +49,23 @@ void set_flops(benchmark::State& state, double flops_per_run) {
   state.counters["GFLOP/s"] = benchmark::Counter(flops_per_run * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Builds a kernel with make() (a unique_ptr) inside a TBB arena of `threads` threads and times
+// run(kernel, scratch) once per iteration. A kernel that cannot be built here (bf16 on a CPU without
+// AVX512-BF16) skips the benchmark with its error.
+template <class Make, class Run>
+void time_kernel(benchmark::State& state, int threads, const Make& make, const Run& run) {
+  tbb::task_arena arena(threads);
+  arena.execute([&] {
+    try {
+      const auto kernel = make();
+      Scratch scratch(kernel->scratch_bytes());
+      for (auto _ : state) run(*kernel, scratch.data());
+    } catch (const quarks::Error& e) {
+      state.SkipWithError(e.what());
+    }
+  });
+}
+
 // Args: m, threads, bf16 (0/1), activation (0 identity, 1 gelu).
 void BM_DenseKernel(benchmark::State& state) {
   const std::int64_t m = state.range(0);
@@ -63,19 +81,12 @@ void BM_DenseKernel(benchmark::State& state) {
   const auto b = random_values(static_cast<std::size_t>(kN), 2);
   const auto x = random_values(static_cast<std::size_t>(m * kK), 3);
   std::vector<float> y(static_cast<std::size_t>(m * kN));
-  tbb::task_arena arena(threads);
-  arena.execute([&] {
-    try {
-      const quarks::ops::DenseKernel kernel(c, w.data(), b.data());
-      Scratch scratch(kernel.scratch_bytes());
-      for (auto _ : state) {
-        kernel.run(x.data(), y.data(), scratch.data());
+  time_kernel(
+      state, threads, [&] { return std::make_unique<quarks::ops::DenseKernel>(c, w.data(), b.data()); },
+      [&](const auto& kernel, std::byte* scratch) {
+        kernel.run(x.data(), y.data(), scratch);
         benchmark::DoNotOptimize(y.data());
-      }
-    } catch (const quarks::Error& e) {  // bf16 on a CPU without AVX512-BF16
-      state.SkipWithError(e.what());
-    }
-  });
+      });
   set_flops(state, 2.0 * static_cast<double>(m * kK * kN));
 }
 
@@ -170,19 +181,13 @@ void BM_GatedDenseKernel(benchmark::State& state) {
   const auto b2 = random_values(static_cast<std::size_t>(kN), 5);
   const auto x = random_values(static_cast<std::size_t>(m * kK), 3);
   std::vector<float> y(static_cast<std::size_t>(m * kN));
-  tbb::task_arena arena(threads);
-  arena.execute([&] {
-    try {
-      const quarks::ops::GatedDenseKernel kernel(c, w1.data(), b1.data(), w2.data(), b2.data());
-      Scratch scratch(kernel.scratch_bytes());
-      for (auto _ : state) {
-        kernel.run(x.data(), y.data(), scratch.data());
+  time_kernel(
+      state, threads,
+      [&] { return std::make_unique<quarks::ops::GatedDenseKernel>(c, w1.data(), b1.data(), w2.data(), b2.data()); },
+      [&](const auto& kernel, std::byte* scratch) {
+        kernel.run(x.data(), y.data(), scratch);
         benchmark::DoNotOptimize(y.data());
-      }
-    } catch (const quarks::Error& e) {  // bf16 on a CPU without AVX512-BF16
-      state.SkipWithError(e.what());
-    }
-  });
+      });
   set_flops(state, 4.0 * static_cast<double>(m * kK * kN));
 }
 
@@ -207,15 +212,12 @@ void BM_SynapticGateKernel(benchmark::State& state) {
   const auto x = random_values(static_cast<std::size_t>(m * kK), 2);
   const auto g = random_values(static_cast<std::size_t>(gate_count), 3);
   std::vector<float> y(static_cast<std::size_t>(m * kN));
-  tbb::task_arena arena(threads);
-  arena.execute([&] {
-    const quarks::ops::SynapticGateKernel kernel(c, w.data());
-    Scratch scratch(kernel.scratch_bytes());
-    for (auto _ : state) {
-      kernel.run(x.data(), g.data(), y.data(), scratch.data());
-      benchmark::DoNotOptimize(y.data());
-    }
-  });
+  time_kernel(
+      state, threads, [&] { return std::make_unique<quarks::ops::SynapticGateKernel>(c, w.data()); },
+      [&](const auto& kernel, std::byte* scratch) {
+        kernel.run(x.data(), g.data(), y.data(), scratch);
+        benchmark::DoNotOptimize(y.data());
+      });
   set_flops(state, 2.0 * static_cast<double>(m * kK * kN));
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(sizeof(float)) * gate_count);
 }
@@ -236,15 +238,12 @@ void BM_MatMulKernelScores(benchmark::State& state) {
   const auto q = random_values(static_cast<std::size_t>(12 * m * 64), 1);
   const auto k = random_values(static_cast<std::size_t>(12 * m * 64), 2);
   std::vector<float> y(static_cast<std::size_t>(12 * m * m));
-  tbb::task_arena arena(threads);
-  arena.execute([&] {
-    const quarks::ops::MatMulKernel kernel(c);
-    Scratch scratch(kernel.scratch_bytes());
-    for (auto _ : state) {
-      kernel.run(q.data(), k.data(), y.data(), scratch.data());
-      benchmark::DoNotOptimize(y.data());
-    }
-  });
+  time_kernel(
+      state, threads, [&] { return std::make_unique<quarks::ops::MatMulKernel>(c); },
+      [&](const auto& kernel, std::byte* scratch) {
+        kernel.run(q.data(), k.data(), y.data(), scratch);
+        benchmark::DoNotOptimize(y.data());
+      });
   set_flops(state, 2.0 * static_cast<double>(12 * m * 64 * m));
 }
 
