@@ -37,16 +37,6 @@ constexpr std::int64_t kMaxTileCols = 768;
 // tasks against 40.5-42.5 ms with four 768-column ones (bare oneDNN: 40.2 ms).
 constexpr std::int64_t kWideTileRows = 512;
 
-void validate(const DenseConfig& c, const float* w) {
-  const std::string where = "dense kernel [" + std::to_string(c.m) + "," + std::to_string(c.k) + "]·[" +
-                            std::to_string(c.k) + "," + std::to_string(c.n) + "]";
-  if (c.m < 0 || c.k < 1 || c.n < 0) {
-    throw Error(ErrorCode::kInvalidArgument, where + ": m and n must be >= 0 and k >= 1");
-  }
-  if (c.max_threads < 1) throw Error(ErrorCode::kInvalidArgument, where + ": max_threads must be >= 1");
-  if (w == nullptr && c.n > 0) throw Error(ErrorCode::kInvalidArgument, where + ": the weight pointer is null");
-}
-
 dense_detail::PackedTiledMatmul make_product(const DenseConfig& c, const float* w, const float* bias,
                                              bool& activation_fused) {
   dense_detail::PackedTiledMatmul::Spec spec;
@@ -68,7 +58,9 @@ dense_detail::PackedTiledMatmul make_product(const DenseConfig& c, const float* 
 
 struct DenseKernel::Impl {
   Impl(const DenseConfig& c, const float* w, const float* bias)
-      : config(c), product((validate(c, w), make_product(c, w, bias, activation_fused))) {
+      : config(c),
+        product((dense_detail::validate_product("dense", c.m, c.k, c.n, c.max_threads, w != nullptr),
+                 make_product(c, w, bias, activation_fused))) {
     const dense_detail::TileGrid& g = product.grid();
     src_buffer_bytes = config.bf16_weights ? align64(static_cast<std::size_t>(g.block_rows * c.k) * 2) : 0;
     task_bytes = src_buffer_bytes + product.scratchpad_bytes();

@@ -29,18 +29,6 @@ constexpr std::int64_t kMaxBlockRows = 128;
 // DenseKernel's widest tile (dense_kernel.cc).
 constexpr std::int64_t kMaxTileCols = 384;
 
-void validate(const GatedDenseConfig& c, const float* w1, const float* w2) {
-  const std::string where = "gated dense kernel [" + std::to_string(c.m) + "," + std::to_string(c.k) + "]·[" +
-                            std::to_string(c.k) + "," + std::to_string(c.n) + "]";
-  if (c.m < 0 || c.k < 1 || c.n < 0) {
-    throw Error(ErrorCode::kInvalidArgument, where + ": m and n must be >= 0 and k >= 1");
-  }
-  if (c.max_threads < 1) throw Error(ErrorCode::kInvalidArgument, where + ": max_threads must be >= 1");
-  if ((w1 == nullptr || w2 == nullptr) && c.n > 0) {
-    throw Error(ErrorCode::kInvalidArgument, where + ": a weight pointer is null");
-  }
-}
-
 // The product's weights [k, 2n]: N-tile j of the output (columns col0..col0+cols) becomes columns
 // 2·col0.. of the product, W1's columns followed by W2's. The same for the bias ([2n], zeros for a
 // missing b1 or b2; no bias at all when both are missing).
@@ -89,7 +77,10 @@ dense_detail::PackedTiledMatmul make_product(const GatedDenseConfig& c, const fl
 
 struct GatedDenseKernel::Impl {
   Impl(const GatedDenseConfig& c, const float* w1, const float* b1, const float* w2, const float* b2)
-      : config(c), product((validate(c, w1, w2), make_product(c, w1, b1, w2, b2))) {
+      : config(c),
+        product((
+            dense_detail::validate_product("gated dense", c.m, c.k, c.n, c.max_threads, w1 != nullptr && w2 != nullptr),
+            make_product(c, w1, b1, w2, b2))) {
     const dense_detail::TileGrid& g = product.grid();
     src_buffer_bytes = config.bf16_weights ? align64(static_cast<std::size_t>(g.block_rows * c.k) * 2) : 0;
     block_buffer_bytes = align64(static_cast<std::size_t>(g.block_rows * g.cols) * sizeof(float));

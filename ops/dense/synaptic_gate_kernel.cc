@@ -30,21 +30,11 @@ constexpr std::int64_t kMaxTileCols = 768;
 // columns, which jump n floats through G at every step, ran at 2.2 GB/s for m = 16, 768→3072.)
 constexpr std::int64_t kFullMinCols = 256;
 
-void validate(const SynapticGateConfig& c, const float* w) {
-  const std::string where = "synaptic gate kernel [" + std::to_string(c.m) + "," + std::to_string(c.k) + "]·[" +
-                            std::to_string(c.k) + "," + std::to_string(c.n) + "]";
-  if (c.m < 0 || c.k < 1 || c.n < 0) {
-    throw Error(ErrorCode::kInvalidArgument, where + ": m and n must be >= 0 and k >= 1");
-  }
-  if (c.max_threads < 1) throw Error(ErrorCode::kInvalidArgument, where + ": max_threads must be >= 1");
-  if (w == nullptr && c.n > 0) throw Error(ErrorCode::kInvalidArgument, where + ": the weight pointer is null");
-}
-
 }  // namespace
 
 struct SynapticGateKernel::Impl {
   Impl(const SynapticGateConfig& c, const float* w) : config(c) {
-    validate(c, w);
+    dense_detail::validate_product("synaptic gate", c.m, c.k, c.n, c.max_threads, w != nullptr);
     if (c.m == 0 || c.n == 0) return;
     switch (c.mode) {
       case SynapticGateMode::kSynapseMask: {

@@ -46,6 +46,15 @@ TileGrid plan_tile_grid(std::int64_t m, std::int64_t n, int target_tasks, std::i
   return g;
 }
 
+void validate_product(const char* what, std::int64_t m, std::int64_t k, std::int64_t n, int max_threads,
+                      bool weights_given) {
+  const std::string where = std::string(what) + " kernel [" + std::to_string(m) + "," + std::to_string(k) + "]·[" +
+                            std::to_string(k) + "," + std::to_string(n) + "]";
+  if (m < 0 || k < 1 || n < 0) throw Error(ErrorCode::kInvalidArgument, where + ": m and n must be >= 0 and k >= 1");
+  if (max_threads < 1) throw Error(ErrorCode::kInvalidArgument, where + ": max_threads must be >= 1");
+  if (!weights_given && n > 0) throw Error(ErrorCode::kInvalidArgument, where + ": a weight pointer is null");
+}
+
 TileGrid doubled_columns(const TileGrid& grid) {
   TileGrid g = grid;
   g.n *= 2;

@@ -42,6 +42,11 @@ struct TileGrid {
 TileGrid plan_tile_grid(std::int64_t m, std::int64_t n, int target_tasks, std::int64_t max_cols,
                         std::int64_t max_block_rows);
 
+/// Checks a product kernel's configuration: m, n >= 0, k >= 1, max_threads >= 1, and weights given
+/// when n > 0. Throws Error(kInvalidArgument) naming `what` and the shape.
+void validate_product(const char* what, std::int64_t m, std::int64_t k, std::int64_t n, int max_threads,
+                      bool weights_given);
+
 /// The same grid with every column count doubled: the product grid of a gated kernel, whose N-tile j
 /// holds [W1 tile j | W2 tile j].
 TileGrid doubled_columns(const TileGrid& grid);
