@@ -39,13 +39,29 @@ std::vector<Value> add_node(GraphIR& ir, Node node) {
     }
   }
   std::vector<SymShape> in;
+  std::vector<DType> in_dtypes;
   for (ValueId v : node.inputs) {
     if (v >= ir.values.size()) {
       throw Error(ErrorCode::kInvalidArgument, GraphIR::where(node) + "an input is not a value of this builder");
     }
     in.push_back(ir.values[v].shape);
+    in_dtypes.push_back(ir.values[v].dtype);
   }
-  std::vector<SymShape> out = detail::schema_of(node.op).infer(node, ir, in);
+  const detail::OpSchema& schema = detail::schema_of(node.op);
+  std::vector<DType> out_dtypes;
+  if (schema.infer_dtypes) {
+    out_dtypes = schema.infer_dtypes(node, ir, in_dtypes);
+  } else {
+    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+      if (in_dtypes[i] != DType::kF32) {
+        throw Error(ErrorCode::kTypeMismatch, GraphIR::where(node) + "input " + std::to_string(i) + " '" +
+                                                  ir.values[node.inputs[i]].name + "' is " + to_string(in_dtypes[i]) +
+                                                  " but this op takes f32 only");
+      }
+    }
+  }
+  std::vector<SymShape> out = schema.infer(node, ir, in);
+  out_dtypes.resize(out.size(), DType::kF32);
   for (std::size_t i = 0; i < out.size(); ++i) {
     check_value_name_free(ir, out.size() == 1 ? node.name : node.name + ":" + std::to_string(i), "node output");
   }
@@ -56,6 +72,7 @@ std::vector<Value> add_node(GraphIR& ir, Node node) {
     info.name = out.size() == 1 ? node.name : node.name + ":" + std::to_string(i);
     info.kind = ValueKind::kIntermediate;
     info.shape = std::move(out[i]);
+    info.dtype = out_dtypes[i];
     info.producer = node_index;
     const ValueId id = ir.add_value(std::move(info));
     node.outputs.push_back(id);
@@ -81,8 +98,11 @@ GraphBuilder::~GraphBuilder() = default;
 GraphBuilder::GraphBuilder(GraphBuilder&&) noexcept = default;
 GraphBuilder& GraphBuilder::operator=(GraphBuilder&&) noexcept = default;
 
-Value GraphBuilder::input(const std::string& name, const std::vector<Dim>& dims) {
+Value GraphBuilder::input(const std::string& name, const std::vector<Dim>& dims, DType dtype) {
   check_value_name_free(*ir_, name, "input");
+  if (dtype == DType::kBF16) {
+    throw Error(ErrorCode::kTypeMismatch, "input '" + name + "': bf16 inputs are not supported (use f32)");
+  }
   if (dims.size() > static_cast<std::size_t>(Shape::kMaxRank)) {
     throw Error(ErrorCode::kInvalidArgument, "input '" + name + "' has " + std::to_string(dims.size()) +
                                                  " dims; at most " + std::to_string(Shape::kMaxRank) +
@@ -91,6 +111,7 @@ Value GraphBuilder::input(const std::string& name, const std::vector<Dim>& dims)
   ValueInfo info;
   info.name = name;
   info.kind = ValueKind::kInput;
+  info.dtype = dtype;
   for (const Dim& d : dims) {
     if (d.is_symbolic() && d.symbol.empty()) {
       throw Error(ErrorCode::kInvalidArgument, "input '" + name + "': a symbolic dim needs a name");
@@ -104,9 +125,9 @@ Value GraphBuilder::input(const std::string& name, const std::vector<Dim>& dims)
 
 Value GraphBuilder::constant(const std::string& name, const Tensor& value) {
   check_value_name_free(*ir_, name, "constant");
-  if (value.dtype() != DType::kF32) {
+  if (value.dtype() == DType::kBF16) {
     throw Error(ErrorCode::kTypeMismatch,
-                "constant '" + name + "' has dtype " + to_string(value.dtype()) + "; constants are f32");
+                "constant '" + name + "' is bf16; give constants as f32 (precision = bf16 converts weights)");
   }
   if (value.empty_storage() && value.numel() > 0) {
     throw Error(ErrorCode::kInvalidArgument, "constant '" + name + "' has no data");
@@ -115,6 +136,7 @@ Value GraphBuilder::constant(const std::string& name, const Tensor& value) {
   info.name = name;
   info.kind = ValueKind::kConstant;
   info.shape = detail::to_sym(value.shape());
+  info.dtype = value.dtype();
   info.data = value;
   return Value{ir_->add_value(std::move(info))};
 }
@@ -205,6 +227,11 @@ Value GraphBuilder::slice(const std::string& name, Value x, const std::vector<st
                           const std::vector<std::int64_t>& ends, const std::vector<int>& axes,
                           const std::vector<std::int64_t>& steps) {
   return add_node(*ir_, make_node(OpKind::kSlice, name, {x}, detail::SliceAttrs{starts, ends, steps, axes}))[0];
+}
+
+DType GraphBuilder::dtype(Value v) const {
+  if (!v.valid() || v.id >= ir_->values.size()) throw Error(ErrorCode::kInvalidArgument, "not a value of this builder");
+  return ir_->values[v.id].dtype;
 }
 
 std::string GraphBuilder::shape_string(Value v) const {

@@ -51,7 +51,11 @@ std::string describe(const GraphIR& g) {
     out += n.name + " = " + op + "(";
     for (std::size_t i = 0; i < n.inputs.size(); ++i) out += (i ? ", " : "") + g.values[n.inputs[i]].name;
     out += ") -> ";
-    for (std::size_t i = 0; i < n.outputs.size(); ++i) out += (i ? ", " : "") + to_string(g.values[n.outputs[i]].shape);
+    for (std::size_t i = 0; i < n.outputs.size(); ++i) {
+      const ValueInfo& v = g.values[n.outputs[i]];
+      out += (i ? ", " : "") + to_string(v.shape);
+      if (v.dtype != DType::kF32) out += std::string(" ") + quarks::to_string(v.dtype);
+    }
     out += "\n";
   }
   for (const auto& [name, v] : g.outputs) out += "output " + name + " = " + g.values[v].name + "\n";

@@ -15,9 +15,20 @@ namespace quarks::detail {
 
 /// Pointers to one node's tensors for one run. in[i] / out[i] follow node.inputs / node.outputs.
 struct OpIO {
-  const float* const* in;
-  float* const* out;
+  const void* const* in;
+  void* const* out;
   std::byte* scratch;  ///< scratch_bytes() bytes, 64-byte aligned, private to this call
+
+  const float* in_f32(std::size_t i) const { return static_cast<const float*>(in[i]); }
+  float* out_f32(std::size_t i) const { return static_cast<float*>(out[i]); }
+  template <class T>
+  const T* in_as(std::size_t i) const {
+    return static_cast<const T*>(in[i]);
+  }
+  template <class T>
+  T* out_as(std::size_t i) const {
+    return static_cast<T*>(out[i]);
+  }
 };
 
 /// A node compiled for concrete shapes: kernels chosen, weights prepacked, primitives created.
@@ -39,6 +50,9 @@ struct CompileContext {
 
   bool is_constant(std::size_t input) const { return graph.values[node.inputs[input]].kind == ValueKind::kConstant; }
   const float* constant_f32(std::size_t input) const { return graph.values[node.inputs[input]].data.f32(); }
+  const Tensor& constant(std::size_t input) const { return graph.values[node.inputs[input]].data; }
+  DType in_dtype(std::size_t input) const { return graph.values[node.inputs[input]].dtype; }
+  DType out_dtype(std::size_t output) const { return graph.values[node.outputs[output]].dtype; }
 };
 
 struct OpSchema {
@@ -50,6 +64,9 @@ struct OpSchema {
   /// True when the output is the input reinterpreted (reshape): the planner aliases the buffers.
   bool is_view;
   std::unique_ptr<CompiledOp> (*compile)(const CompileContext& ctx);
+  /// Checks the input dtypes and returns the output dtypes. Null for ops that take and produce f32
+  /// only: the builder then rejects any other input dtype, naming the input.
+  std::vector<DType> (*infer_dtypes)(const Node& node, const GraphIR& graph, std::span<const DType> in) = nullptr;
 };
 
 }  // namespace quarks::detail

@@ -140,7 +140,8 @@ std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape
     if (inplace >= 0) {
       const ValueId x = n.inputs[inplace];
       const bool x_in_arena = g.values[root[x]].kind == ValueKind::kIntermediate && direct_output_of[root[x]] < 0;
-      if (x_in_arena && uses[x] == 1 && root[x] == x && shapes[x].numel() == shapes[y].numel()) {
+      if (x_in_arena && uses[x] == 1 && root[x] == x && shapes[x].numel() == shapes[y].numel() &&
+          g.values[x].dtype == g.values[y].dtype) {
         plan->locations[y] = {ValueLocation::Kind::kAliasOf, 0, x};
         root[y] = x;
       }
@@ -161,7 +162,7 @@ std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape
   for (std::size_t v = 0; v < g.values.size(); ++v) {
     if (g.values[v].kind != ValueKind::kIntermediate || root[v] != v || last[v] < 0) continue;
     if (plan->locations[v].kind != ValueLocation::Kind::kArena) continue;
-    buffers.push_back({static_cast<std::size_t>(shapes[v].numel()) * sizeof(float), first[v], last[v]});
+    buffers.push_back({static_cast<std::size_t>(shapes[v].numel()) * dtype_size(g.values[v].dtype), first[v], last[v]});
     buffer_value.push_back(static_cast<ValueId>(v));
   }
   const std::size_t value_buffers = buffers.size();

@@ -28,11 +28,11 @@ struct SessionImpl {
 
   std::vector<const void*> input_data;  // per graph input, this run's binding
   std::vector<Shape> input_shapes;      // per graph input, this run's shapes
-  std::vector<float*> bound_outputs;    // per graph output, caller buffer or null
+  std::vector<void*> bound_outputs;     // per graph output, caller buffer or null
   std::vector<Tensor> spare_outputs;    // per graph output, storage used when the caller gives none
-  std::vector<float*> value_ptrs;       // per value
-  std::vector<const float*> node_in;    // all nodes' input pointers, flattened
-  std::vector<float*> node_out;         // all nodes' output pointers, flattened
+  std::vector<void*> value_ptrs;        // per value
+  std::vector<const void*> node_in;     // all nodes' input pointers, flattened
+  std::vector<void*> node_out;          // all nodes' output pointers, flattened
   std::vector<std::size_t> node_in_begin, node_out_begin;
 
   explicit SessionImpl(std::shared_ptr<const ModelImpl> m) : model(std::move(m)), arena(model->threads) {
@@ -54,17 +54,18 @@ struct SessionImpl {
   void ensure_plan();
   void bind_outputs(std::span<const NamedOutput> outputs);
   void execute();
-  float* output_buffer(std::size_t o);
+  void* output_buffer(std::size_t o);
 };
 
 // The caller's buffer for output o, or a spare one kept by the Session for outputs nobody asked for.
-float* SessionImpl::output_buffer(std::size_t o) {
+void* SessionImpl::output_buffer(std::size_t o) {
   if (bound_outputs[o]) return bound_outputs[o];
-  const Shape& shape = plan->value_shapes[model->graph.outputs[o].second];
+  const ValueId v = model->graph.outputs[o].second;
+  const Shape& shape = plan->value_shapes[v];
   if (spare_outputs[o].empty_storage() || spare_outputs[o].numel() < shape.numel()) {
-    spare_outputs[o] = Tensor(DType::kF32, shape);
+    spare_outputs[o] = Tensor(model->graph.values[v].dtype, shape);
   }
-  return spare_outputs[o].f32();
+  return spare_outputs[o].data();
 }
 
 void SessionImpl::bind_inputs(std::span<const NamedInput> inputs) {
@@ -89,9 +90,10 @@ void SessionImpl::bind_inputs(std::span<const NamedInput> inputs) {
     }
     if (!found) throw Error(ErrorCode::kNotFound, "input '" + name + "' is missing");
     const ConstTensorView& t = found->tensor;
-    if (t.dtype() != DType::kF32) {
-      throw Error(ErrorCode::kTypeMismatch,
-                  "input '" + name + "' has dtype " + to_string(t.dtype()) + " but the graph expects f32");
+    const DType expected = g.values[g.inputs[i]].dtype;
+    if (t.dtype() != expected) {
+      throw Error(ErrorCode::kTypeMismatch, "input '" + name + "' has dtype " + to_string(t.dtype()) +
+                                                " but the graph expects " + to_string(expected));
     }
     if (t.data() == nullptr && t.numel() > 0) {
       throw Error(ErrorCode::kInvalidArgument, "input '" + name + "' has no data");
@@ -128,15 +130,17 @@ void SessionImpl::bind_outputs(std::span<const NamedOutput> outputs) {
     if (bound_outputs[index])
       throw Error(ErrorCode::kInvalidArgument, "output '" + std::string(out.name) + "' is given twice");
     const Shape& expected = plan->value_shapes[g.outputs[index].second];
-    if (out.tensor.dtype() != DType::kF32 || !(out.tensor.shape() == expected)) {
-      throw Error(ErrorCode::kShapeMismatch, "output '" + std::string(out.name) + "' buffer is " +
-                                                 to_string(out.tensor.dtype()) + " " + out.tensor.shape().to_string() +
-                                                 " but the output is f32 " + expected.to_string());
+    const DType dtype = g.values[g.outputs[index].second].dtype;
+    if (out.tensor.dtype() != dtype || !(out.tensor.shape() == expected)) {
+      throw Error(out.tensor.dtype() != dtype ? ErrorCode::kTypeMismatch : ErrorCode::kShapeMismatch,
+                  "output '" + std::string(out.name) + "' buffer is " + to_string(out.tensor.dtype()) + " " +
+                      out.tensor.shape().to_string() + " but the output is " + to_string(dtype) + " " +
+                      expected.to_string());
     }
     if (out.tensor.data() == nullptr && expected.numel() > 0) {
       throw Error(ErrorCode::kInvalidArgument, "output '" + std::string(out.name) + "' buffer has no data");
     }
-    bound_outputs[index] = static_cast<float*>(out.tensor.data());
+    bound_outputs[index] = out.tensor.data();
   }
 }
 
@@ -147,11 +151,9 @@ void SessionImpl::execute() {
   for (std::size_t v = 0; v < g.values.size(); ++v) {
     const ValueLocation& loc = p.locations[v];
     switch (loc.kind) {
-      case ValueLocation::Kind::kArena: value_ptrs[v] = reinterpret_cast<float*>(memory.get() + loc.offset); break;
-      case ValueLocation::Kind::kInput:
-        value_ptrs[v] = const_cast<float*>(static_cast<const float*>(input_data[loc.index]));
-        break;
-      case ValueLocation::Kind::kConstant: value_ptrs[v] = g.values[v].data.f32(); break;
+      case ValueLocation::Kind::kArena: value_ptrs[v] = memory.get() + loc.offset; break;
+      case ValueLocation::Kind::kInput: value_ptrs[v] = const_cast<void*>(input_data[loc.index]); break;
+      case ValueLocation::Kind::kConstant: value_ptrs[v] = g.values[v].data.data(); break;
       case ValueLocation::Kind::kAliasOf: value_ptrs[v] = value_ptrs[loc.index]; break;
       case ValueLocation::Kind::kOutput: value_ptrs[v] = output_buffer(loc.index); break;
     }
@@ -180,7 +182,7 @@ void SessionImpl::execute() {
   for (std::size_t o = 0; o < g.outputs.size(); ++o) {
     if (!bound_outputs[o] || p.outputs[o].direct) continue;
     const ValueId v = p.outputs[o].value;
-    const std::size_t bytes = static_cast<std::size_t>(p.value_shapes[v].numel()) * sizeof(float);
+    const std::size_t bytes = static_cast<std::size_t>(p.value_shapes[v].numel()) * dtype_size(g.values[v].dtype);
     if (bytes) std::memmove(bound_outputs[o], value_ptrs[v], bytes);
   }
 }
@@ -206,7 +208,7 @@ std::map<std::string, Tensor> Session::run(std::span<const NamedInput> inputs) {
   std::map<std::string, Tensor> results;
   std::vector<NamedOutput> outs;
   for (const auto& [name, v] : g.outputs) {
-    Tensor t(DType::kF32, impl_->plan->value_shapes[v]);
+    Tensor t(g.values[v].dtype, impl_->plan->value_shapes[v]);
     outs.push_back({name, t.view()});
     results.emplace(name, std::move(t));
   }

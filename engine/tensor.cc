@@ -79,8 +79,17 @@ bool operator==(const Shape& a, const Shape& b) noexcept {
 }
 
 namespace {
-[[noreturn]] void not_f32(DType t) {
-  throw Error(ErrorCode::kTypeMismatch, std::string("tensor has dtype ") + to_string(t) + ", expected f32");
+[[noreturn]] void wrong_dtype(DType t, DType expected) {
+  throw Error(ErrorCode::kTypeMismatch,
+              std::string("tensor has dtype ") + to_string(t) + ", expected " + to_string(expected));
+}
+[[noreturn]] void not_f32(DType t) { wrong_dtype(t, DType::kF32); }
+
+void check_count(const Shape& shape, std::size_t count) {
+  if (static_cast<std::int64_t>(count) != shape.numel()) {
+    throw Error(ErrorCode::kShapeMismatch, "tensor of shape " + shape.to_string() + " needs " +
+                                               std::to_string(shape.numel()) + " values, got " + std::to_string(count));
+  }
 }
 
 std::shared_ptr<std::byte> allocate_zeroed(std::size_t bytes) {
@@ -112,12 +121,32 @@ Tensor::Tensor(DType dtype, const Shape& shape)
       dtype_(dtype),
       shape_(shape) {}
 
+std::int64_t* Tensor::i64() const {
+  if (dtype_ != DType::kI64) wrong_dtype(dtype_, DType::kI64);
+  return reinterpret_cast<std::int64_t*>(data_.get());
+}
+
+std::uint8_t* Tensor::boolean() const {
+  if (dtype_ != DType::kBool) wrong_dtype(dtype_, DType::kBool);
+  return reinterpret_cast<std::uint8_t*>(data_.get());
+}
+
+Tensor Tensor::from_i64(const Shape& shape, std::span<const std::int64_t> values) {
+  check_count(shape, values.size());
+  Tensor t(DType::kI64, shape);
+  if (!values.empty()) std::memcpy(t.data(), values.data(), values.size() * sizeof(std::int64_t));
+  return t;
+}
+
+Tensor Tensor::from_bool(const Shape& shape, std::span<const bool> values) {
+  check_count(shape, values.size());
+  Tensor t(DType::kBool, shape);
+  for (std::size_t i = 0; i < values.size(); ++i) t.boolean()[i] = values[i] ? 1 : 0;
+  return t;
+}
+
 Tensor Tensor::from_f32(const Shape& shape, std::span<const float> values) {
-  if (static_cast<std::int64_t>(values.size()) != shape.numel()) {
-    throw Error(ErrorCode::kShapeMismatch, "tensor of shape " + shape.to_string() + " needs " +
-                                               std::to_string(shape.numel()) + " values, got " +
-                                               std::to_string(values.size()));
-  }
+  check_count(shape, values.size());
   Tensor t(DType::kF32, shape);
   if (!values.empty()) std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
   return t;

@@ -47,8 +47,15 @@ struct Value {
   bool valid() const noexcept { return id != UINT32_MAX; }
 };
 
-/// Elementwise arithmetic with NumPy broadcasting.
-enum class BinaryOpKind { kAdd, kSub, kMul, kDiv };
+/// Elementwise arithmetic with NumPy broadcasting (f32). kPow: a^b as std::pow; kMax/kMin propagate NaN.
+enum class BinaryOpKind { kAdd, kSub, kMul, kDiv, kPow, kMax, kMin };
+
+/// Elementwise f32 functions. kClip and kHardSigmoid take parameters: use GraphBuilder::clip and
+/// GraphBuilder::hard_sigmoid.
+enum class UnaryOpKind { kNeg, kAbs, kExp, kLog, kSqrt, kReciprocal, kErf, kClip, kHardSigmoid };
+
+/// Reductions over a set of axes (f32).
+enum class ReduceOpKind { kSum, kMean, kMax, kMin };
 
 /// A validated graph, ready for quarks::compile. Cheap to copy (shared, immutable).
 class Graph {
@@ -78,9 +85,11 @@ class GraphBuilder {
   GraphBuilder& operator=(GraphBuilder&&) noexcept;
 
   // --- values -------------------------------------------------------------------------------------
-  /// A runtime input, f32, row-major, with fixed or symbolic dims.
-  Value input(const std::string& name, const std::vector<Dim>& dims);
-  /// A constant (weights, biases). The tensor's storage is shared, not copied: don't modify it later.
+  /// A runtime input, row-major, with fixed or symbolic dims: f32 (the default), i64 (indices) or
+  /// bool (masks).
+  Value input(const std::string& name, const std::vector<Dim>& dims, DType dtype = DType::kF32);
+  /// A constant (weights, biases: f32; indices: i64; masks: bool). The tensor's storage is shared,
+  /// not copied: don't modify it later.
   Value constant(const std::string& name, const Tensor& value);
   /// Declares `v` a graph output under `name`.
   void output(const std::string& name, Value v);
@@ -113,6 +122,27 @@ class GraphBuilder {
   Value sub(const std::string& name, Value a, Value b) { return binary(name, BinaryOpKind::kSub, a, b); }
   Value mul(const std::string& name, Value a, Value b) { return binary(name, BinaryOpKind::kMul, a, b); }
   Value div(const std::string& name, Value a, Value b) { return binary(name, BinaryOpKind::kDiv, a, b); }
+  /// y = op(x) elementwise, for the parameter-free kinds.
+  Value unary(const std::string& name, UnaryOpKind op, Value x);
+  /// y = min(max(x, lo), hi); NaN stays NaN.
+  Value clip(const std::string& name, Value x, float lo, float hi);
+  /// y = max(0, min(1, alpha·x + beta)).
+  Value hard_sigmoid(const std::string& name, Value x, float alpha, float beta);
+  /// Reduces `x` over `axes` (negative counts from the end; empty = all axes); keepdims keeps them as 1.
+  Value reduce(const std::string& name, ReduceOpKind op, Value x, const std::vector<int>& axes, bool keepdims);
+  /// ONNX Gather: picks slices of `data` (any dtype) along `axis` by i64 `indices` (negative counts
+  /// from the end); output shape = data[:axis] + indices + data[axis+1:]. An index out of range
+  /// throws Error(kInvalidArgument) from Session::run.
+  Value gather(const std::string& name, Value data, Value indices, int axis);
+  /// cond ? x : y elementwise with three-way NumPy broadcasting; cond is bool, x and y share a dtype.
+  Value where(const std::string& name, Value cond, Value x, Value y);
+  /// a == b elementwise with broadcasting (f32, i64 or bool inputs of one dtype) -> bool.
+  Value equal(const std::string& name, Value a, Value b);
+  /// Converts between f32, i64 and bool (f32 -> i64 truncates toward zero; nonzero -> true).
+  Value cast(const std::string& name, Value x, DType to);
+  /// Broadcasts `x` to `shape` by NumPy rules in both directions (ONNX Expand).
+  Value expand(const std::string& name, Value x, const std::vector<std::int64_t>& shape);
+
   /// Numerically stable softmax along `axis` (negative counts from the end).
   Value softmax(const std::string& name, Value x, int axis = -1);
   /// Layer normalisation over the last axis; scale/bias constants of shape [C] (optional).
@@ -137,6 +167,8 @@ class GraphBuilder {
               const std::vector<std::int64_t>& ends, const std::vector<int>& axes,
               const std::vector<std::int64_t>& steps = {});
 
+  /// Element type of a value.
+  DType dtype(Value v) const;
   /// Shape of a value as known at build time: symbolic dims print as their name ("[batch,768]").
   std::string shape_string(Value v) const;
   /// Finishes the graph: checks that it has outputs and drops nodes that no output needs.

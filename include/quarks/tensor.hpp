@@ -108,10 +108,18 @@ class Tensor {
   /// f32 tensor holding `values`; throws Error(kShapeMismatch) if the count differs from the shape.
   static Tensor from_f32(const Shape& shape, std::span<const float> values);
   static Tensor from_f32(const Shape& shape, std::initializer_list<float> values);
+  /// i64 tensor (indices, shapes) holding `values`.
+  static Tensor from_i64(const Shape& shape, std::span<const std::int64_t> values);
+  /// bool tensor (masks) holding `values`, one byte per element, 0 or 1.
+  static Tensor from_bool(const Shape& shape, std::span<const bool> values);
 
   void* data() const noexcept { return data_.get(); }
   /// Typed pointer; throws Error(kTypeMismatch) unless the dtype is f32.
   float* f32() const;
+  /// Typed pointer; throws Error(kTypeMismatch) unless the dtype is i64.
+  std::int64_t* i64() const;
+  /// Bool elements, one byte each (0 or 1); throws Error(kTypeMismatch) unless the dtype is bool.
+  std::uint8_t* boolean() const;
   DType dtype() const noexcept { return dtype_; }
   const Shape& shape() const noexcept { return shape_; }
   std::int64_t numel() const noexcept { return shape_.numel(); }

@@ -42,7 +42,7 @@ class ActivationOp final : public CompiledOp {
   ActivationOp(Activation f, std::int64_t n) : f_(std::move(f)), n_(n) {}
   void run(const OpIO& io) const override {
     parallel_blocks(n_, kElementwiseGrain, [&](std::int64_t b, std::int64_t e) {
-      ops::activation(f_, io.in[0] + b, io.out[0] + b, static_cast<std::size_t>(e - b));
+      ops::activation(f_, io.in_f32(0) + b, io.out_f32(0) + b, static_cast<std::size_t>(e - b));
     });
   }
 
@@ -77,8 +77,8 @@ class MultiplexOp final : public CompiledOp {
     parallel_blocks(loop_.total(), kElementwiseGrain, [&](std::int64_t b, std::int64_t e) {
       loop_.for_each_run(
           b, e, [&](const std::int64_t* off, const std::int64_t* stride, std::int64_t y, std::int64_t n) {
-            ops::multiplex(attrs_.f, io.in[0] + off[0], io.in[1] + off[1], static_cast<std::size_t>(stride[1]),
-                           attrs_.lambda, io.out[0] + y, static_cast<std::size_t>(n));
+            ops::multiplex(attrs_.f, io.in_f32(0) + off[0], io.in_f32(1) + off[1], static_cast<std::size_t>(stride[1]),
+                           attrs_.lambda, io.out_f32(0) + y, static_cast<std::size_t>(n));
           });
     });
   }
@@ -116,7 +116,8 @@ class OutputGateOp final : public CompiledOp {
   OutputGateOp(OutputGateAttrs a, std::int64_t n) : attrs_(std::move(a)), n_(n) {}
   void run(const OpIO& io) const override {
     parallel_blocks(n_, kElementwiseGrain, [&](std::int64_t b, std::int64_t e) {
-      ops::output_gate(attrs_.f, attrs_.g, io.in[0] + b, io.in[1] + b, io.out[0] + b, static_cast<std::size_t>(e - b));
+      ops::output_gate(attrs_.f, attrs_.g, io.in_f32(0) + b, io.in_f32(1) + b, io.out_f32(0) + b,
+                       static_cast<std::size_t>(e - b));
     });
   }
 

@@ -87,7 +87,7 @@ class KernelOp final : public CompiledOp {
   template <class... Args>
   explicit KernelOp(Args&&... args) : kernel_(std::forward<Args>(args)...) {}
   std::size_t scratch_bytes() const override { return kernel_.scratch_bytes(); }
-  void run(const OpIO& io) const override { kernel_.run(io.in[0], io.out[0], io.scratch); }
+  void run(const OpIO& io) const override { kernel_.run(io.in_f32(0), io.out_f32(0), io.scratch); }
 
  private:
   Kernel kernel_;
@@ -169,7 +169,7 @@ class MatMulOp final : public CompiledOp {
  public:
   explicit MatMulOp(const ops::MatMulConfig& cfg) : kernel_(cfg) {}
   std::size_t scratch_bytes() const override { return kernel_.scratch_bytes(); }
-  void run(const OpIO& io) const override { kernel_.run(io.in[0], io.in[1], io.out[0], io.scratch); }
+  void run(const OpIO& io) const override { kernel_.run(io.in_f32(0), io.in_f32(1), io.out_f32(0), io.scratch); }
 
  private:
   ops::MatMulKernel kernel_;
@@ -244,7 +244,7 @@ class SynapticGateOp final : public CompiledOp {
  public:
   SynapticGateOp(const ops::SynapticGateConfig& cfg, const float* w) : kernel_(cfg, w) {}
   std::size_t scratch_bytes() const override { return kernel_.scratch_bytes(); }
-  void run(const OpIO& io) const override { kernel_.run(io.in[0], io.in[2], io.out[0], io.scratch); }
+  void run(const OpIO& io) const override { kernel_.run(io.in_f32(0), io.in_f32(2), io.out_f32(0), io.scratch); }
 
  private:
   ops::SynapticGateKernel kernel_;

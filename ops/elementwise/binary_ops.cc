@@ -19,8 +19,11 @@ ops::BinaryOp kernel_op(BinaryOpKind k) {
     case BinaryOpKind::kSub: return ops::BinaryOp::kSub;
     case BinaryOpKind::kMul: return ops::BinaryOp::kMul;
     case BinaryOpKind::kDiv: return ops::BinaryOp::kDiv;
+    case BinaryOpKind::kPow:
+    case BinaryOpKind::kMax:
+    case BinaryOpKind::kMin: break;
   }
-  return ops::BinaryOp::kAdd;
+  throw Error(ErrorCode::kUnsupported, "binary op " + std::to_string(static_cast<int>(k)) + " has no kernel yet");
 }
 
 class BinaryOp final : public CompiledOp {
@@ -28,11 +31,11 @@ class BinaryOp final : public CompiledOp {
   BinaryOp(ops::BinaryOp op, const Shape& out, const Shape& a, const Shape& b) : op_(op), loop_(out, {a, b}) {}
   void run(const OpIO& io) const override {
     parallel_blocks(loop_.total(), kElementwiseGrain, [&](std::int64_t begin, std::int64_t end) {
-      loop_.for_each_run(begin, end,
-                         [&](const std::int64_t* off, const std::int64_t* stride, std::int64_t y, std::int64_t n) {
-                           ops::binary(op_, io.in[0] + off[0], static_cast<std::size_t>(stride[0]), io.in[1] + off[1],
-                                       static_cast<std::size_t>(stride[1]), io.out[0] + y, static_cast<std::size_t>(n));
-                         });
+      loop_.for_each_run(
+          begin, end, [&](const std::int64_t* off, const std::int64_t* stride, std::int64_t y, std::int64_t n) {
+            ops::binary(op_, io.in_f32(0) + off[0], static_cast<std::size_t>(stride[0]), io.in_f32(1) + off[1],
+                        static_cast<std::size_t>(stride[1]), io.out_f32(0) + y, static_cast<std::size_t>(n));
+          });
     });
   }
 

@@ -80,7 +80,7 @@ class CopyOp final : public CompiledOp {  // reshape: a no-op when the planner a
  public:
   explicit CopyOp(std::int64_t n) : bytes_(static_cast<std::size_t>(n) * sizeof(float)) {}
   void run(const OpIO& io) const override {
-    if (io.out[0] != io.in[0] && bytes_) std::memcpy(io.out[0], io.in[0], bytes_);
+    if (io.out_f32(0) != io.in_f32(0) && bytes_) std::memcpy(io.out_f32(0), io.in_f32(0), bytes_);
   }
 
  private:
@@ -114,7 +114,7 @@ std::vector<SymShape> infer_transpose(const Node& node, const GraphIR&, std::spa
 class TransposeOp final : public CompiledOp {
  public:
   TransposeOp(const Shape& in, const std::vector<int>& perm) : shape_(in), perm_(perm) {}
-  void run(const OpIO& io) const override { ops::transpose(io.in[0], shape_.dims(), perm_, io.out[0]); }
+  void run(const OpIO& io) const override { ops::transpose(io.in_f32(0), shape_.dims(), perm_, io.out_f32(0)); }
 
  private:
   Shape shape_;
@@ -175,7 +175,7 @@ class ConcatOp final : public CompiledOp {
   void run(const OpIO& io) const override {
     std::int64_t col = 0;
     for (std::size_t i = 0; i < p_.widths.size(); ++i) {
-      copy_rows(io.in[i], p_.widths[i], io.out[0] + col, p_.total, p_.outer, p_.widths[i]);
+      copy_rows(io.in_f32(i), p_.widths[i], io.out_f32(0) + col, p_.total, p_.outer, p_.widths[i]);
       col += p_.widths[i];
     }
   }
@@ -220,7 +220,7 @@ class SplitOp final : public CompiledOp {
   void run(const OpIO& io) const override {
     std::int64_t col = 0;
     for (std::size_t i = 0; i < p_.widths.size(); ++i) {
-      copy_rows(io.in[0] + col, p_.total, io.out[i], p_.widths[i], p_.outer, p_.widths[i]);
+      copy_rows(io.in_f32(0) + col, p_.total, io.out_f32(i), p_.widths[i], p_.outer, p_.widths[i]);
       col += p_.widths[i];
     }
   }
@@ -288,7 +288,7 @@ class SliceOp final : public CompiledOp {
   }
   void run(const OpIO& io) const override {
     if (shape_.numel() == 0) return;
-    ops::strided_copy(io.in[0] + offset_, shape_.dims(), src_strides_, io.out[0], dst_strides_);
+    ops::strided_copy(io.in_f32(0) + offset_, shape_.dims(), src_strides_, io.out_f32(0), dst_strides_);
   }
 
  private:

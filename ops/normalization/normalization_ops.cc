@@ -32,7 +32,7 @@ class SoftmaxOp final : public CompiledOp {
   void run(const OpIO& io) const override {
     const std::int64_t slab = axis_len_ * inner_;
     parallel_blocks(outer_, row_grain(slab), [&](std::int64_t b, std::int64_t e) {
-      ops::softmax(io.in[0] + b * slab, io.out[0] + b * slab, e - b, axis_len_, inner_);
+      ops::softmax(io.in_f32(0) + b * slab, io.out_f32(0) + b * slab, e - b, axis_len_, inner_);
     });
   }
 
@@ -73,11 +73,11 @@ class NormOp final : public CompiledOp {
     rows_ = cols_ ? s.numel() / cols_ : 0;
   }
   void run(const OpIO& io) const override {
-    const float* scale = attrs_.has_scale ? io.in[1] : nullptr;
-    const float* bias = attrs_.has_bias ? io.in[attrs_.has_scale ? 2 : 1] : nullptr;
+    const float* scale = attrs_.has_scale ? io.in_f32(1) : nullptr;
+    const float* bias = attrs_.has_bias ? io.in_f32(attrs_.has_scale ? 2 : 1) : nullptr;
     parallel_blocks(rows_, row_grain(cols_), [&](std::int64_t b, std::int64_t e) {
       auto* kernel = kRms ? &ops::rms_norm : &ops::layer_norm;
-      kernel(io.in[0] + b * cols_, scale, bias, attrs_.epsilon, io.out[0] + b * cols_, e - b, cols_);
+      kernel(io.in_f32(0) + b * cols_, scale, bias, attrs_.epsilon, io.out_f32(0) + b * cols_, e - b, cols_);
     });
   }
 
