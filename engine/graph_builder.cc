@@ -186,6 +186,10 @@ Value GraphBuilder::softmax(const std::string& name, Value x, int axis) {
   return add_node(*ir_, make_node(OpKind::kSoftmax, name, {x}, detail::AxisAttrs{axis}))[0];
 }
 
+Value GraphBuilder::log_softmax(const std::string& name, Value x, int axis) {
+  return add_node(*ir_, make_node(OpKind::kLogSoftmax, name, {x}, detail::AxisAttrs{axis}))[0];
+}
+
 namespace {
 Node norm_node(OpKind op, const std::string& name, Value x, std::optional<Value> scale, std::optional<Value> bias,
                float eps) {
@@ -234,6 +238,17 @@ DType GraphBuilder::dtype(Value v) const {
   return ir_->values[v.id].dtype;
 }
 
+std::vector<Dim> GraphBuilder::dims(Value v) const {
+  if (!v.valid() || v.id >= ir_->values.size()) throw Error(ErrorCode::kInvalidArgument, "not a value of this builder");
+  std::vector<Dim> out;
+  for (const detail::SymDim& d : ir_->values[v.id].shape) {
+    Dim dim(d.value);
+    dim.symbol = d.symbol;
+    out.push_back(dim);
+  }
+  return out;
+}
+
 std::string GraphBuilder::shape_string(Value v) const {
   if (!v.valid() || v.id >= ir_->values.size()) throw Error(ErrorCode::kInvalidArgument, "not a value of this builder");
   return detail::to_string(ir_->values[v.id].shape);
@@ -264,6 +279,20 @@ std::vector<std::string> Graph::output_names() const {
   std::vector<std::string> names;
   for (const auto& [name, v] : ir().outputs) names.push_back(name);
   return names;
+}
+
+namespace {
+const ValueInfo& graph_input(const GraphIR& g, const std::string& name) {
+  for (ValueId v : g.inputs)
+    if (g.values[v].name == name) return g.values[v];
+  throw Error(ErrorCode::kNotFound, "the graph has no input '" + name + "'");
+}
+}  // namespace
+
+DType Graph::input_dtype(const std::string& name) const { return graph_input(ir(), name).dtype; }
+
+std::string Graph::input_shape_string(const std::string& name) const {
+  return detail::to_string(graph_input(ir(), name).shape);
 }
 
 std::string Graph::to_string() const { return detail::describe(ir()); }

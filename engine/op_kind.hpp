@@ -31,6 +31,7 @@ enum class OpKind : std::uint8_t {
   kConcat,
   kSplit,
   kSlice,
+  kLogSoftmax,
   kCount
 };
 inline constexpr int kOpKindCount = static_cast<int>(OpKind::kCount);

@@ -21,5 +21,6 @@ extern const OpSchema kTransposeSchema;     // ops/layout/layout_ops.cc
 extern const OpSchema kConcatSchema;        // ops/layout/layout_ops.cc
 extern const OpSchema kSplitSchema;         // ops/layout/layout_ops.cc
 extern const OpSchema kSliceSchema;         // ops/layout/layout_ops.cc
+extern const OpSchema kLogSoftmaxSchema;    // ops/normalization/normalization_ops.cc
 
 }  // namespace quarks::detail

@@ -13,6 +13,8 @@ packages=(
   libcli11-dev                      # command-line parsing in tools/
   nlohmann-json3-dev                # JSON output in tools/
   libfmt-dev                        # formatting
+  libonnx-dev libprotobuf-dev       # ONNX import (onnx_proto: the ONNX protobuf classes)
+  libonnx-testdata                  # ONNX's node tests, run by tests/onnx (label onnx-conformance)
 )
 
 sudo_cmd=()

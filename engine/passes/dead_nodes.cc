@@ -21,6 +21,8 @@ void eliminate_dead_nodes(GraphIR& g) {
 
 void optimize(GraphIR& g) {
   eliminate_dead_nodes(g);
+  fuse_elementwise_patterns(g);
+  fuse_output_gates(g);
   fuse_dense_bias(g);
   fuse_dense_activation(g);
   fuse_gated_dense(g);

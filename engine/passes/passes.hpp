@@ -15,6 +15,12 @@ void fuse_dense_activation(GraphIR& g);
 /// while in cache (GLU, SwiGLU, GEGLU, ... feed-forward layers).
 void fuse_gated_dense(GraphIR& g);
 
+/// x·sigmoid(x) -> silu(x); f(a)·g(b) and a·g(b) on equal shapes -> output_gate(a, b, f, g).
+void fuse_output_gates(GraphIR& g);
+
+/// Spelled-out GELU (erf and tanh forms), RMSNorm and LayerNorm chains -> the one quarks op.
+void fuse_elementwise_patterns(GraphIR& g);
+
 /// Runs the passes above in order.
 void optimize(GraphIR& g);
 

@@ -65,6 +65,10 @@ class Graph {
   std::vector<std::string> input_names() const;
   /// Graph output names in declaration order.
   std::vector<std::string> output_names() const;
+  /// Element type of graph input `name`; throws Error(kNotFound) for an unknown name.
+  DType input_dtype(const std::string& name) const;
+  /// Declared shape of graph input `name`, symbolic dims by name ("[batch,128]").
+  std::string input_shape_string(const std::string& name) const;
   /// One line per node: "name = op(inputs) -> shape". For inspection and debugging.
   std::string to_string() const;
 
@@ -145,6 +149,8 @@ class GraphBuilder {
 
   /// Numerically stable softmax along `axis` (negative counts from the end).
   Value softmax(const std::string& name, Value x, int axis = -1);
+  /// log(softmax(x)) along `axis`, computed as x - max - log(sum(exp(x - max))) (no underflow to -inf).
+  Value log_softmax(const std::string& name, Value x, int axis = -1);
   /// Layer normalisation over the last axis; scale/bias constants of shape [C] (optional).
   Value layer_norm(const std::string& name, Value x, std::optional<Value> scale = std::nullopt,
                    std::optional<Value> bias = std::nullopt, float epsilon = 1e-5f);
@@ -169,6 +175,9 @@ class GraphBuilder {
 
   /// Element type of a value.
   DType dtype(Value v) const;
+  /// Dims of a value as known at build time: fixed sizes, named symbols, or (value -1, empty
+  /// symbol) for a size known only at run time.
+  std::vector<Dim> dims(Value v) const;
   /// Shape of a value as known at build time: symbolic dims print as their name ("[batch,768]").
   std::string shape_string(Value v) const;
   /// Finishes the graph: checks that it has outputs and drops nodes that no output needs.

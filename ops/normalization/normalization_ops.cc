@@ -1,4 +1,4 @@
-// Schemas of the normalization family: softmax, layer_norm, rms_norm.
+// Schemas of the normalization family: softmax, log_softmax, layer_norm, rms_norm.
 #include <cmath>
 
 #include "engine/parallel.hpp"
@@ -20,6 +20,7 @@ std::vector<SymShape> infer_softmax(const Node& node, const GraphIR&, std::span<
   return {in[0]};
 }
 
+template <bool kLog>
 class SoftmaxOp final : public CompiledOp {
  public:
   SoftmaxOp(const Shape& s, int axis) {
@@ -32,7 +33,8 @@ class SoftmaxOp final : public CompiledOp {
   void run(const OpIO& io) const override {
     const std::int64_t slab = axis_len_ * inner_;
     parallel_blocks(outer_, row_grain(slab), [&](std::int64_t b, std::int64_t e) {
-      ops::softmax(io.in_f32(0) + b * slab, io.out_f32(0) + b * slab, e - b, axis_len_, inner_);
+      const auto kernel = kLog ? ops::log_softmax : ops::softmax;
+      kernel(io.in_f32(0) + b * slab, io.out_f32(0) + b * slab, e - b, axis_len_, inner_);
     });
   }
 
@@ -40,9 +42,10 @@ class SoftmaxOp final : public CompiledOp {
   std::int64_t outer_ = 1, axis_len_ = 1, inner_ = 1;
 };
 
+template <bool kLog>
 std::unique_ptr<CompiledOp> compile_softmax(const CompileContext& ctx) {
   const int axis = normalize_axis(ctx.node, ctx.node.attr<AxisAttrs>().axis, ctx.in[0].rank());
-  return std::make_unique<SoftmaxOp>(ctx.in[0], axis);
+  return std::make_unique<SoftmaxOp<kLog>>(ctx.in[0], axis);
 }
 
 // --- layer_norm, rms_norm -------------------------------------------------------------------------
@@ -93,7 +96,8 @@ std::unique_ptr<CompiledOp> compile_norm(const CompileContext& ctx) {
 
 }  // namespace
 
-const OpSchema kSoftmaxSchema{infer_softmax, first_input_in_place, false, compile_softmax};
+const OpSchema kSoftmaxSchema{infer_softmax, first_input_in_place, false, compile_softmax<false>};
+const OpSchema kLogSoftmaxSchema{infer_softmax, first_input_in_place, false, compile_softmax<true>};
 const OpSchema kLayerNormSchema{infer_norm, first_input_in_place, false, compile_norm<false>};
 const OpSchema kRmsNormSchema{infer_norm, first_input_in_place, false, compile_norm<true>};
 

@@ -1,0 +1,83 @@
+// The committed ONNX fixtures (tests/onnx/models: PyTorch exports and ai.quarks-domain models, with
+// inputs and PyTorch / NumPy float64 outputs) imported and run by quarks.
+//
+// Each case runs twice: with concrete input shapes given at import (everything folds to static
+// shapes), and with the model's own symbolic dims. Cases exported with dynamic axes also run on a
+// second set of inputs of other sizes (inputs_alt/) through the same symbolic Model.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "onnx/onnx_test_util.hpp"
+#include "quarks/quarks.hpp"
+#include "quarks/onnx.hpp"
+#include "tools/common/npy.hpp"
+
+namespace fs = std::filesystem;
+
+namespace quarks {
+namespace {
+
+// The acceptance bound: max |quarks - reference| <= 1e-4 · max |reference|.
+constexpr double kScaledTolerance = 1e-4;
+
+std::map<std::string, Tensor> read_dir(const fs::path& dir) {
+  std::map<std::string, Tensor> out;
+  if (!fs::exists(dir)) return out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".npy") continue;
+    out.emplace(e.path().stem().string(), tools::to_tensor(tools::read_npy(e.path().string()), e.path().string()));
+  }
+  return out;
+}
+
+std::vector<std::string> cases() {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(QUARKS_ONNX_MODELS)) {
+    if (fs::exists(e.path() / "model.onnx")) names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void run_and_compare(const Model& model, const std::map<std::string, Tensor>& inputs,
+                     const std::map<std::string, Tensor>& expected, const std::string& what) {
+  std::vector<NamedInput> in;
+  for (const auto& [name, t] : inputs) in.push_back({name, t});
+  Session session(model);
+  const std::map<std::string, Tensor> out = session.run(in);
+  ASSERT_FALSE(expected.empty()) << what;
+  for (const auto& [name, e] : expected) {
+    ASSERT_TRUE(out.count(name)) << what << ": no output '" << name << "'";
+    const Tensor& a = out.at(name);
+    ASSERT_EQ(a.shape(), e.shape()) << what << ": output '" << name << "'";
+    const double err = testing::scaled_error(a, e);
+    EXPECT_LE(err, kScaledTolerance) << what << ": output '" << name << "' max error relative to its scale";
+  }
+}
+
+class OnnxModels : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OnnxModels, MatchesReferenceWithStaticShapes) {
+  const fs::path dir = fs::path(QUARKS_ONNX_MODELS) / GetParam();
+  const auto inputs = read_dir(dir / "inputs");
+  OnnxImportOptions opt;
+  for (const auto& [name, t] : inputs) opt.input_shapes[name] = t.shape();
+  const Graph g = load_onnx(dir / "model.onnx", opt);
+  run_and_compare(compile(g, {.threads = 2}), inputs, read_dir(dir / "outputs"), GetParam() + " (static)");
+}
+
+TEST_P(OnnxModels, MatchesReferenceWithSymbolicShapes) {
+  const fs::path dir = fs::path(QUARKS_ONNX_MODELS) / GetParam();
+  const Model model = compile(load_onnx(dir / "model.onnx"), {.threads = 2});
+  run_and_compare(model, read_dir(dir / "inputs"), read_dir(dir / "outputs"), GetParam() + " (symbolic)");
+  if (fs::exists(dir / "inputs_alt")) {
+    run_and_compare(model, read_dir(dir / "inputs_alt"), read_dir(dir / "outputs_alt"), GetParam() + " (other sizes)");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, OnnxModels, ::testing::ValuesIn(cases()),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+}  // namespace
+}  // namespace quarks
