@@ -31,6 +31,8 @@ enum class OpKind : std::uint8_t {
   kConcat,
   kSplit,
   kSlice,
+  kReduce,
+  kGather,
   kCount
 };
 inline constexpr int kOpKindCount = static_cast<int>(OpKind::kCount);

@@ -32,6 +32,8 @@ constexpr std::array<OpEntry, kOpKindCount> kOps{{
     {OpKind::kConcat, "concat", &kConcatSchema},
     {OpKind::kSplit, "split", &kSplitSchema},
     {OpKind::kSlice, "slice", &kSliceSchema},
+    {OpKind::kReduce, "reduce", &kReduceSchema},
+    {OpKind::kGather, "gather", &kGatherSchema},
 }};
 static_assert(kOps.size() == static_cast<std::size_t>(OpKind::kCount), "every OpKind needs an entry in kOps");
 
