@@ -1,4 +1,4 @@
-// Single-thread throughput of the normalization and layout kernels on transformer-sized tensors that fit in
+// Single-thread throughput of the normalization, layout and reduction kernels on transformer-sized tensors that fit in
 // L2/L3 (the engine runs them per TBB block, on data a previous op just wrote), next to std::memcpy of the
 // same bytes as the ceiling. Bytes counted: one read and one write of the tensor (SetBytesProcessed), so
 // compare each kernel's bytes/s with BM_Memcpy's from the same run: the machine is shared and absolute
@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "ops/layout/layout_kernels.hpp"
 #include "ops/normalization/normalization_kernels.hpp"
+#include "ops/reduction/reduction_kernels.hpp"
 
 namespace {
 
@@ -130,6 +132,58 @@ void BM_StridedCopyStep2(benchmark::State& state) {
   set_bytes(state, y.size());
 }
 
+// Args: rows, cols, axis: sum of a [rows, cols] tensor over axis 1 (rows mode) or 0 (columns mode). Bytes
+// counted: the input read once.
+void BM_ReduceSum(benchmark::State& state) {
+  const std::int64_t rows = state.range(0);
+  const std::int64_t cols = state.range(1);
+  const int axis = static_cast<int>(state.range(2));
+  const auto n = static_cast<std::size_t>(rows * cols);
+  const std::vector<float> x = random_values(n, -1.0f, 1.0f);
+  std::vector<float> y(static_cast<std::size_t>(axis == 1 ? rows : cols));
+  const std::int64_t shape[2] = {rows, cols};
+  const quarks::ops::Reduction sum(quarks::ops::ReduceOp::kSum, shape, std::span<const int>(&axis, 1));
+  for (auto _ : state) {
+    sum.run(x.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * sizeof(float)));
+}
+
+// Args: rows, cols: max over the last axis.
+void BM_ReduceMax(benchmark::State& state) {
+  const std::int64_t rows = state.range(0);
+  const std::int64_t cols = state.range(1);
+  const auto n = static_cast<std::size_t>(rows * cols);
+  const std::vector<float> x = random_values(n, -1.0f, 1.0f);
+  std::vector<float> y(static_cast<std::size_t>(rows));
+  const std::int64_t shape[2] = {rows, cols};
+  const int axis = 1;
+  const quarks::ops::Reduction max(quarks::ops::ReduceOp::kMax, shape, std::span<const int>(&axis, 1));
+  for (auto _ : state) {
+    max.run(x.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n * sizeof(float)));
+}
+
+// Args: vocabulary, width, tokens: an embedding lookup, rows of `width` floats picked from [vocabulary, width].
+void BM_Gather(benchmark::State& state) {
+  const std::int64_t vocab = state.range(0);
+  const std::int64_t width = state.range(1);
+  const std::int64_t tokens = state.range(2);
+  const std::vector<float> table = random_values(static_cast<std::size_t>(vocab * width), -1.0f, 1.0f);
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(tokens));
+  std::mt19937 rng(3);
+  for (auto& id : ids) id = std::uniform_int_distribution<std::int64_t>(0, vocab - 1)(rng);
+  std::vector<float> y(static_cast<std::size_t>(tokens * width));
+  for (auto _ : state) {
+    quarks::ops::gather(table.data(), 1, vocab, width, ids.data(), tokens, y.data(), sizeof(float));
+    benchmark::DoNotOptimize(y.data());
+  }
+  set_bytes(state, y.size());
+}
+
 BENCHMARK(BM_Memcpy)->Args({1536, 128})->Args({128, 768})->Args({1024, 1024});
 BENCHMARK(BM_Softmax<false>)->Args({1536, 128})->Args({384, 512})->Args({16, 32000});
 BENCHMARK(BM_Softmax<true>)->Args({1536, 128})->Args({16, 32000});
@@ -142,6 +196,9 @@ BENCHMARK(BM_Transpose)
     ->Args({1, 128, 12, 64, 2})
     ->Args({1, 1024, 16, 64, 2});
 BENCHMARK(BM_StridedCopyStep2)->Args({128, 768});
+BENCHMARK(BM_ReduceSum)->Args({128, 768, 1})->Args({128, 768, 0})->Args({16, 32000, 1})->Args({4096, 7, 1});
+BENCHMARK(BM_ReduceMax)->Args({128, 768})->Args({16, 32000});
+BENCHMARK(BM_Gather)->Args({32000, 768, 128})->Args({1000, 1, 4096});
 
 }  // namespace
 

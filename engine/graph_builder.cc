@@ -233,6 +233,15 @@ Value GraphBuilder::slice(const std::string& name, Value x, const std::vector<st
   return add_node(*ir_, make_node(OpKind::kSlice, name, {x}, detail::SliceAttrs{starts, ends, steps, axes}))[0];
 }
 
+Value GraphBuilder::reduce(const std::string& name, ReduceOpKind op, Value x, const std::vector<int>& axes,
+                           bool keepdims) {
+  return add_node(*ir_, make_node(OpKind::kReduce, name, {x}, detail::ReduceAttrs{op, axes, keepdims}))[0];
+}
+
+Value GraphBuilder::gather(const std::string& name, Value data, Value indices, int axis) {
+  return add_node(*ir_, make_node(OpKind::kGather, name, {data, indices}, detail::GatherAttrs{axis}))[0];
+}
+
 DType GraphBuilder::dtype(Value v) const {
   if (!v.valid() || v.id >= ir_->values.size()) throw Error(ErrorCode::kInvalidArgument, "not a value of this builder");
   return ir_->values[v.id].dtype;

@@ -81,9 +81,17 @@ struct SliceAttrs {
   std::vector<std::int64_t> starts, ends, steps;
   std::vector<int> axes;
 };
-using OpAttrs =
-    std::variant<NoAttrs, DenseAttrs, GatedDenseAttrs, ActivationAttrs, MultiplexAttrs, OutputGateAttrs, MatMulAttrs,
-                 BinaryAttrs, AxisAttrs, NormAttrs, ReshapeAttrs, TransposeAttrs, SplitAttrs, SliceAttrs>;
+struct ReduceAttrs {
+  ReduceOpKind op = ReduceOpKind::kSum;
+  std::vector<int> axes;  ///< as given: may be negative; empty = all axes
+  bool keepdims = false;
+};
+struct GatherAttrs {
+  int axis = 0;
+};
+using OpAttrs = std::variant<NoAttrs, DenseAttrs, GatedDenseAttrs, ActivationAttrs, MultiplexAttrs, OutputGateAttrs,
+                             MatMulAttrs, BinaryAttrs, AxisAttrs, NormAttrs, ReshapeAttrs, TransposeAttrs, SplitAttrs,
+                             SliceAttrs, ReduceAttrs, GatherAttrs>;
 
 struct Node {
   OpKind op = OpKind::kActivation;

@@ -32,6 +32,8 @@ enum class OpKind : std::uint8_t {
   kSplit,
   kSlice,
   kLogSoftmax,
+  kReduce,
+  kGather,
   kCount
 };
 inline constexpr int kOpKindCount = static_cast<int>(OpKind::kCount);

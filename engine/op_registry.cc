@@ -33,6 +33,8 @@ constexpr std::array<OpEntry, kOpKindCount> kOps{{
     {OpKind::kSplit, "split", &kSplitSchema},
     {OpKind::kSlice, "slice", &kSliceSchema},
     {OpKind::kLogSoftmax, "log_softmax", &kLogSoftmaxSchema},
+    {OpKind::kReduce, "reduce", &kReduceSchema},
+    {OpKind::kGather, "gather", &kGatherSchema},
 }};
 static_assert(kOps.size() == static_cast<std::size_t>(OpKind::kCount), "every OpKind needs an entry in kOps");
 

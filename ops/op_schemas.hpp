@@ -22,5 +22,7 @@ extern const OpSchema kConcatSchema;        // ops/layout/layout_ops.cc
 extern const OpSchema kSplitSchema;         // ops/layout/layout_ops.cc
 extern const OpSchema kSliceSchema;         // ops/layout/layout_ops.cc
 extern const OpSchema kLogSoftmaxSchema;    // ops/normalization/normalization_ops.cc
+extern const OpSchema kReduceSchema;        // ops/reduction/reduction_ops.cc
+extern const OpSchema kGatherSchema;        // ops/layout/layout_ops.cc
 
 }  // namespace quarks::detail

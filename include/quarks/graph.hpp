@@ -133,6 +133,9 @@ class GraphBuilder {
   /// y = max(0, min(1, alpha·x + beta)).
   Value hard_sigmoid(const std::string& name, Value x, float alpha, float beta);
   /// Reduces `x` over `axes` (negative counts from the end; empty = all axes); keepdims keeps them as 1.
+  /// An axis given twice is an error. NaN propagates (max and min too). Over zero elements the sum is 0
+  /// and the mean NaN, while max and min are an error (at build time, or from Session::run when the empty
+  /// axis is symbolic).
   Value reduce(const std::string& name, ReduceOpKind op, Value x, const std::vector<int>& axes, bool keepdims);
   /// ONNX Gather: picks slices of `data` (any dtype) along `axis` by i64 `indices` (negative counts
   /// from the end); output shape = data[:axis] + indices + data[axis+1:]. An index out of range
@@ -159,6 +162,7 @@ class GraphBuilder {
                  std::optional<Value> bias = std::nullopt, float epsilon = 1e-6f);
 
   // --- layout ---------------------------------------------------------------------------------------
+  // Layout ops take any dtype (f32, i64, bool); the output has the input's (concat: one for all inputs).
   /// New shape with the same element count; 0 copies the input dim, -1 (at most one) is inferred.
   Value reshape(const std::string& name, Value x, const std::vector<std::int64_t>& shape);
   /// Permutes dims: output dim i is input dim perm[i].

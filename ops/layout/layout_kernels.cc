@@ -268,6 +268,36 @@ TransposeView transpose_view(const char* op, std::span<const std::int64_t> shape
   return view;
 }
 
+[[noreturn]] void fail_index(std::int64_t position, std::int64_t value, std::int64_t axis_len) {
+  fail("gather", "index " + std::to_string(value) + " at position " + std::to_string(position) + " is out of range [" +
+                     std::to_string(-axis_len) + ", " + std::to_string(axis_len) + ")");
+}
+
+// Copies output rows [row, row_end) of a gather, `row_bytes` bytes each; kElem > 0 is a row of one element of
+// that size, copied with a fixed-size copy instead of a memcpy call. Each index is checked before its row is read.
+template <std::size_t kElem>
+void gather_impl(const char* data, std::int64_t axis_len, std::int64_t row_bytes, const std::int64_t* indices,
+                 std::int64_t count, char* dst, std::int64_t row, std::int64_t row_end) {
+  std::int64_t o = row / count;
+  std::int64_t i = row % count;
+  const char* slab = data + o * axis_len * row_bytes;  // data[o, 0, 0]
+  dst += row * row_bytes;
+  for (; row < row_end; ++row, dst += row_bytes) {
+    std::int64_t k = indices[i];
+    if (k < -axis_len || k >= axis_len) fail_index(i, k, axis_len);
+    if (k < 0) k += axis_len;
+    if constexpr (kElem > 0) {
+      std::memcpy(dst, slab + k * row_bytes, kElem);
+    } else {
+      std::memcpy(dst, slab + k * row_bytes, static_cast<std::size_t>(row_bytes));
+    }
+    if (++i == count) {
+      i = 0;
+      slab += axis_len * row_bytes;
+    }
+  }
+}
+
 }  // namespace
 
 void strided_copy(const void* src, std::span<const std::int64_t> shape, std::span<const std::int64_t> src_strides,
@@ -304,6 +334,49 @@ void transpose_rows(const void* src, std::span<const std::int64_t> shape, std::s
   auto* d = static_cast<char*>(dst) + row_begin * view.dst_strides[0] * elem;
   view.shape[0] = row_end - row_begin;
   copy_impl(s, {view.shape, rank}, {view.src_strides, rank}, d, {view.dst_strides, rank}, elem_size);
+}
+
+std::int64_t first_bad_index(const std::int64_t* indices, std::int64_t count, std::int64_t axis_len) {
+  for (std::int64_t i = 0; i < count; ++i) {
+    if (indices[i] < -axis_len || indices[i] >= axis_len) return i;
+  }
+  return -1;
+}
+
+void gather_rows(const void* data, std::int64_t outer, std::int64_t axis_len, std::int64_t inner,
+                 const std::int64_t* indices, std::int64_t count, void* dst, std::size_t elem_size,
+                 std::int64_t row_begin, std::int64_t row_end) {
+  constexpr const char* kOp = "gather";
+  check_elem_size(kOp, elem_size);
+  if (outer < 0 || axis_len < 0 || inner < 0 || count < 0) {
+    fail(kOp, "negative size (outer " + std::to_string(outer) + ", axis " + std::to_string(axis_len) + ", inner " +
+                  std::to_string(inner) + ", indices " + std::to_string(count) + ")");
+  }
+  if (row_begin < 0 || row_begin > row_end || row_end > outer * count) {
+    fail(kOp, "row range [" + std::to_string(row_begin) + ", " + std::to_string(row_end) + ") is not within [0, " +
+                  std::to_string(outer * count) + ")");
+  }
+  if (row_begin == row_end) return;
+  if (inner == 0) {  // nothing to copy, but the indices must still be valid
+    for (std::int64_t row = row_begin; row < row_end; ++row) {
+      const std::int64_t k = indices[row % count];
+      if (k < -axis_len || k >= axis_len) fail_index(row % count, k, axis_len);
+    }
+    return;
+  }
+  const auto* s = static_cast<const char*>(data);
+  auto* d = static_cast<char*>(dst);
+  const std::int64_t row_bytes = inner * static_cast<std::int64_t>(elem_size);
+  if (inner != 1) {
+    gather_impl<0>(s, axis_len, row_bytes, indices, count, d, row_begin, row_end);
+    return;
+  }
+  switch (elem_size) {
+    case 1: gather_impl<1>(s, axis_len, row_bytes, indices, count, d, row_begin, row_end); break;
+    case 2: gather_impl<2>(s, axis_len, row_bytes, indices, count, d, row_begin, row_end); break;
+    case 4: gather_impl<4>(s, axis_len, row_bytes, indices, count, d, row_begin, row_end); break;
+    default: gather_impl<8>(s, axis_len, row_bytes, indices, count, d, row_begin, row_end); break;
+  }
 }
 
 }  // namespace quarks::ops

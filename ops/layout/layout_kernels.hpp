@@ -1,5 +1,5 @@
 // Kernels of the layout family: N-d strided copy (slice with steps, concat into an offset view of the output,
-// split from offset views of the input, reversal with negative strides) and transpose.
+// split from offset views of the input, reversal with negative strides), transpose and gather.
 //
 // Contract for every function here:
 //   - single-threaded. To split work across threads, split the outermost dimension: a strided_copy of
@@ -47,5 +47,25 @@ inline void transpose(const float* src, std::span<const std::int64_t> shape, std
 /// across threads. Requires rank >= 1 and 0 <= row_begin <= row_end <= shape[perm[0]].
 void transpose_rows(const void* src, std::span<const std::int64_t> shape, std::span<const int> perm, void* dst,
                     std::size_t elem_size, std::int64_t row_begin, std::int64_t row_end);
+
+/// Position of the first index outside [-axis_len, axis_len) among indices[0, count), or -1 if all are valid.
+std::int64_t first_bad_index(const std::int64_t* indices, std::int64_t count, std::int64_t axis_len);
+
+/// ONNX Gather along the middle axis of a row-major [outer, axis_len, inner] tensor `data`: writes the
+/// [outer, count, inner] tensor dst[o, i, :] = data[o, k, :] with k = indices[i], plus axis_len if negative.
+/// Only output rows [row_begin, row_end) of the flattened [outer * count] rows are written (the unit of work
+/// when the engine splits a gather across threads), each with one copy of inner * elem_size bytes.
+/// An index outside [-axis_len, axis_len) throws Error(kInvalidArgument) naming its position and value,
+/// before that row is read; nothing is read or written out of bounds. Requires
+/// 0 <= row_begin <= row_end <= outer * count.
+void gather_rows(const void* data, std::int64_t outer, std::int64_t axis_len, std::int64_t inner,
+                 const std::int64_t* indices, std::int64_t count, void* dst, std::size_t elem_size,
+                 std::int64_t row_begin, std::int64_t row_end);
+
+/// All rows of gather_rows.
+inline void gather(const void* data, std::int64_t outer, std::int64_t axis_len, std::int64_t inner,
+                   const std::int64_t* indices, std::int64_t count, void* dst, std::size_t elem_size) {
+  gather_rows(data, outer, axis_len, inner, indices, count, dst, elem_size, 0, outer * count);
+}
 
 }  // namespace quarks::ops

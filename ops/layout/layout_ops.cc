@@ -1,8 +1,11 @@
-// Schemas of the layout family: reshape, transpose, concat, split, slice. All but reshape are
-// strided copies; reshape is a view (the planner aliases its output to its input).
+// Schemas of the layout family: reshape, transpose, concat, split, slice, gather. All take any dtype
+// (f32, i64, bool) and move elements of its size without looking at them; the output dtype is the
+// input's. All but reshape are strided copies (gather: row copies); reshape is a view (the planner
+// aliases its output to its input).
 #include <algorithm>
 #include <cstring>
 
+#include "engine/parallel.hpp"
 #include "engine/shape_utils.hpp"
 #include "ops/layout/layout_kernels.hpp"
 #include "ops/op_schemas.hpp"
@@ -18,14 +21,30 @@ void check_arity(const Node& node, std::size_t n) {
   }
 }
 
-// Copies an [outer, rows_src] block into an [outer, rows_dst] block at column `dst_col` (all in
-// elements): the shared building block of concat and split.
-void copy_rows(const float* src, std::int64_t src_row, float* dst, std::int64_t dst_row, std::int64_t outer,
-               std::int64_t width) {
+// reshape, transpose, slice: the output has the input's dtype, whatever it is.
+std::vector<DType> same_dtype(const Node& node, const GraphIR&, std::span<const DType> in) {
+  check_arity(node, 1);
+  return {in[0]};
+}
+
+std::size_t elem_size(const CompileContext& ctx) { return dtype_size(ctx.in_dtype(0)); }
+
+// `p` advanced by `elements` elements of `elem` bytes.
+const void* at(const void* p, std::int64_t elements, std::size_t elem) {
+  return static_cast<const char*>(p) + elements * static_cast<std::int64_t>(elem);
+}
+void* at(void* p, std::int64_t elements, std::size_t elem) {
+  return static_cast<char*>(p) + elements * static_cast<std::int64_t>(elem);
+}
+
+// Copies an [outer, width] block whose rows are src_row elements apart into one whose rows are dst_row
+// apart: the shared building block of concat and split.
+void copy_rows(const void* src, std::int64_t src_row, void* dst, std::int64_t dst_row, std::int64_t outer,
+               std::int64_t width, std::size_t elem) {
   const std::int64_t shape[2] = {outer, width};
   const std::int64_t src_strides[2] = {src_row, 1};
   const std::int64_t dst_strides[2] = {dst_row, 1};
-  ops::strided_copy(src, shape, src_strides, dst, dst_strides);
+  ops::strided_copy(src, shape, src_strides, dst, dst_strides, elem);
 }
 
 // --- reshape ------------------------------------------------------------------------------------
@@ -78,9 +97,9 @@ std::vector<SymShape> infer_reshape(const Node& node, const GraphIR& g, std::spa
 
 class CopyOp final : public CompiledOp {  // reshape: a no-op when the planner aliased the buffers
  public:
-  explicit CopyOp(std::int64_t n) : bytes_(static_cast<std::size_t>(n) * sizeof(float)) {}
+  CopyOp(std::int64_t n, std::size_t elem) : bytes_(static_cast<std::size_t>(n) * elem) {}
   void run(const OpIO& io) const override {
-    if (io.out_f32(0) != io.in_f32(0) && bytes_) std::memcpy(io.out_f32(0), io.in_f32(0), bytes_);
+    if (io.out[0] != io.in[0] && bytes_) std::memcpy(io.out[0], io.in[0], bytes_);
   }
 
  private:
@@ -88,7 +107,7 @@ class CopyOp final : public CompiledOp {  // reshape: a no-op when the planner a
 };
 
 std::unique_ptr<CompiledOp> compile_reshape(const CompileContext& ctx) {
-  return std::make_unique<CopyOp>(ctx.out[0].numel());
+  return std::make_unique<CopyOp>(ctx.out[0].numel(), elem_size(ctx));
 }
 
 // --- transpose ----------------------------------------------------------------------------------
@@ -113,19 +132,32 @@ std::vector<SymShape> infer_transpose(const Node& node, const GraphIR&, std::spa
 
 class TransposeOp final : public CompiledOp {
  public:
-  TransposeOp(const Shape& in, const std::vector<int>& perm) : shape_(in), perm_(perm) {}
-  void run(const OpIO& io) const override { ops::transpose(io.in_f32(0), shape_.dims(), perm_, io.out_f32(0)); }
+  TransposeOp(const Shape& in, const std::vector<int>& perm, std::size_t elem) : shape_(in), perm_(perm), elem_(elem) {}
+  void run(const OpIO& io) const override { ops::transpose(io.in[0], shape_.dims(), perm_, io.out[0], elem_); }
 
  private:
   Shape shape_;
   std::vector<int> perm_;
+  std::size_t elem_;
 };
 
 std::unique_ptr<CompiledOp> compile_transpose(const CompileContext& ctx) {
-  return std::make_unique<TransposeOp>(ctx.in[0], ctx.node.attr<TransposeAttrs>().perm);
+  return std::make_unique<TransposeOp>(ctx.in[0], ctx.node.attr<TransposeAttrs>().perm, elem_size(ctx));
 }
 
 // --- concat -------------------------------------------------------------------------------------
+
+std::vector<DType> concat_dtypes(const Node& node, const GraphIR& g, std::span<const DType> in) {
+  if (in.empty()) attr_error(node, "needs at least one input");
+  for (std::size_t i = 1; i < in.size(); ++i) {
+    if (in[i] != in[0]) {
+      throw Error(ErrorCode::kTypeMismatch, GraphIR::where(node) + "input '" + input_name(node, g, i) + "' is " +
+                                                to_string(in[i]) + " but input '" + input_name(node, g, 0) + "' is " +
+                                                to_string(in[0]) + "; all inputs must have one dtype");
+    }
+  }
+  return {in[0]};
+}
 
 std::vector<SymShape> infer_concat(const Node& node, const GraphIR& g, std::span<const SymShape> in) {
   if (in.empty()) attr_error(node, "needs at least one input");
@@ -171,22 +203,24 @@ AxisPieces axis_pieces(const Shape& whole, int axis, std::span<const Shape> piec
 
 class ConcatOp final : public CompiledOp {
  public:
-  explicit ConcatOp(AxisPieces p) : p_(std::move(p)) {}
+  ConcatOp(AxisPieces p, std::size_t elem) : p_(std::move(p)), elem_(elem) {}
   void run(const OpIO& io) const override {
+    if (p_.outer == 0) return;  // nothing to copy (and the buffers may be null)
     std::int64_t col = 0;
     for (std::size_t i = 0; i < p_.widths.size(); ++i) {
-      copy_rows(io.in_f32(i), p_.widths[i], io.out_f32(0) + col, p_.total, p_.outer, p_.widths[i]);
+      copy_rows(io.in[i], p_.widths[i], at(io.out[0], col, elem_), p_.total, p_.outer, p_.widths[i], elem_);
       col += p_.widths[i];
     }
   }
 
  private:
   AxisPieces p_;
+  std::size_t elem_;
 };
 
 std::unique_ptr<CompiledOp> compile_concat(const CompileContext& ctx) {
   const int axis = normalize_axis(ctx.node, ctx.node.attr<AxisAttrs>().axis, ctx.out[0].rank());
-  return std::make_unique<ConcatOp>(axis_pieces(ctx.out[0], axis, ctx.in));
+  return std::make_unique<ConcatOp>(axis_pieces(ctx.out[0], axis, ctx.in), elem_size(ctx));
 }
 
 // --- split --------------------------------------------------------------------------------------
@@ -214,24 +248,31 @@ std::vector<SymShape> infer_split(const Node& node, const GraphIR& g, std::span<
   return out;
 }
 
+std::vector<DType> split_dtypes(const Node& node, const GraphIR&, std::span<const DType> in) {
+  check_arity(node, 1);
+  return std::vector<DType>(node.attr<SplitAttrs>().sizes.size(), in[0]);
+}
+
 class SplitOp final : public CompiledOp {
  public:
-  explicit SplitOp(AxisPieces p) : p_(std::move(p)) {}
+  SplitOp(AxisPieces p, std::size_t elem) : p_(std::move(p)), elem_(elem) {}
   void run(const OpIO& io) const override {
+    if (p_.outer == 0) return;  // nothing to copy (and the buffers may be null)
     std::int64_t col = 0;
     for (std::size_t i = 0; i < p_.widths.size(); ++i) {
-      copy_rows(io.in_f32(0) + col, p_.total, io.out_f32(i), p_.widths[i], p_.outer, p_.widths[i]);
+      copy_rows(at(io.in[0], col, elem_), p_.total, io.out[i], p_.widths[i], p_.outer, p_.widths[i], elem_);
       col += p_.widths[i];
     }
   }
 
  private:
   AxisPieces p_;
+  std::size_t elem_;
 };
 
 std::unique_ptr<CompiledOp> compile_split(const CompileContext& ctx) {
   const int axis = normalize_axis(ctx.node, ctx.node.attr<SplitAttrs>().axis, ctx.in[0].rank());
-  return std::make_unique<SplitOp>(axis_pieces(ctx.in[0], axis, ctx.out));
+  return std::make_unique<SplitOp>(axis_pieces(ctx.in[0], axis, ctx.out), elem_size(ctx));
 }
 
 // --- slice --------------------------------------------------------------------------------------
@@ -273,7 +314,7 @@ std::vector<SymShape> infer_slice(const Node& node, const GraphIR&, std::span<co
 
 class SliceOp final : public CompiledOp {
  public:
-  SliceOp(const SliceAttrs& a, const Shape& in, const Shape& out) : shape_(out) {
+  SliceOp(const SliceAttrs& a, const Shape& in, const Shape& out, std::size_t elem) : shape_(out), elem_(elem) {
     std::int64_t in_strides[Shape::kMaxRank];
     row_major_strides(in, in_strides);
     for (int d = 0; d < in.rank(); ++d) src_strides_.push_back(in_strides[d]);
@@ -288,25 +329,113 @@ class SliceOp final : public CompiledOp {
   }
   void run(const OpIO& io) const override {
     if (shape_.numel() == 0) return;
-    ops::strided_copy(io.in_f32(0) + offset_, shape_.dims(), src_strides_, io.out_f32(0), dst_strides_);
+    ops::strided_copy(at(io.in[0], offset_, elem_), shape_.dims(), src_strides_, io.out[0], dst_strides_, elem_);
   }
 
  private:
   Shape shape_;
+  std::size_t elem_;
   std::int64_t offset_ = 0;
   std::vector<std::int64_t> src_strides_, dst_strides_;
 };
 
 std::unique_ptr<CompiledOp> compile_slice(const CompileContext& ctx) {
-  return std::make_unique<SliceOp>(ctx.node.attr<SliceAttrs>(), ctx.in[0], ctx.out[0]);
+  return std::make_unique<SliceOp>(ctx.node.attr<SliceAttrs>(), ctx.in[0], ctx.out[0], elem_size(ctx));
+}
+
+// --- gather -------------------------------------------------------------------------------------
+
+std::vector<DType> gather_dtypes(const Node& node, const GraphIR& g, std::span<const DType> in) {
+  check_arity(node, 2);
+  if (in[1] != DType::kI64) {
+    throw Error(ErrorCode::kTypeMismatch, GraphIR::where(node) + "indices '" + input_name(node, g, 1) + "' are " +
+                                              to_string(in[1]) + " but must be i64");
+  }
+  return {in[0]};
+}
+
+std::vector<SymShape> infer_gather(const Node& node, const GraphIR& g, std::span<const SymShape> in) {
+  check_arity(node, 2);
+  const SymShape& data = in[0];
+  const SymShape& indices = in[1];
+  if (data.empty()) shape_error(node, "data '" + input_name(node, g, 0) + "' must have at least one dim");
+  const int rank = static_cast<int>(data.size());
+  const int given = node.attr<GatherAttrs>().axis;
+  if (given < -rank || given >= rank) {
+    attr_error(node, "axis " + std::to_string(given) + " is out of range for data '" + input_name(node, g, 0) + "' " +
+                         to_string(data) + " of rank " + std::to_string(rank));
+  }
+  const int axis = given < 0 ? given + rank : given;
+  const std::size_t out_rank = data.size() - 1 + indices.size();
+  if (out_rank > static_cast<std::size_t>(Shape::kMaxRank)) {
+    shape_error(node, "data '" + input_name(node, g, 0) + "' " + to_string(data) + " gathered by indices '" +
+                          input_name(node, g, 1) + "' " + to_string(indices) + " would have rank " +
+                          std::to_string(out_rank) + "; at most " + std::to_string(Shape::kMaxRank) + " is supported");
+  }
+  SymShape out(data.begin(), data.begin() + axis);
+  out.insert(out.end(), indices.begin(), indices.end());
+  out.insert(out.end(), data.begin() + axis + 1, data.end());
+  return {out};
+}
+
+class GatherOp final : public CompiledOp {
+ public:
+  GatherOp(const CompileContext& ctx, int axis) : indices_shape_(ctx.in[1]), elem_(elem_size(ctx)) {
+    const Shape& data = ctx.in[0];
+    for (int d = 0; d < data.rank(); ++d) {
+      if (d < axis) outer_ *= data[d];
+      if (d > axis) inner_ *= data[d];
+    }
+    axis_len_ = data[axis];
+    count_ = indices_shape_.numel();
+    // The parts of the out-of-range message known now: "node 'g' (gather): index ... at idx[..] is out of
+    // range [-5, 5) for axis 0 of 'data' [5,3]".
+    where_ = GraphIR::where(ctx.node);
+    indices_name_ = input_name(ctx.node, ctx.graph, 1);
+    range_ = " is out of range [" + std::to_string(-axis_len_) + ", " + std::to_string(axis_len_) + ") for axis " +
+             std::to_string(axis) + " of '" + input_name(ctx.node, ctx.graph, 0) + "' " + data.to_string();
+  }
+
+  void run(const OpIO& io) const override {
+    const auto* indices = io.in_as<std::int64_t>(1);
+    // Every index is checked before anything is copied, so the error names the first bad one (the kernel
+    // checks again, as it must never read out of bounds).
+    const std::int64_t bad = ops::first_bad_index(indices, count_, axis_len_);
+    if (bad >= 0) throw_bad_index(indices[bad], bad);
+    parallel_blocks(outer_ * count_, row_grain(inner_), [&](std::int64_t begin, std::int64_t end) {
+      ops::gather_rows(io.in[0], outer_, axis_len_, inner_, indices, count_, io.out[0], elem_, begin, end);
+    });
+  }
+
+ private:
+  [[noreturn]] void throw_bad_index(std::int64_t value, std::int64_t flat) const {
+    std::string position;  // the multi-index of `flat` in the indices' shape: "idx[1,2]", or "idx" for a scalar
+    for (int d = indices_shape_.rank() - 1; d >= 0; --d) {
+      position = std::to_string(flat % indices_shape_[d]) + (position.empty() ? "" : ",") + position;
+      flat /= indices_shape_[d];
+    }
+    position = indices_shape_.rank() == 0 ? "scalar '" + indices_name_ + "'" : indices_name_ + "[" + position + "]";
+    throw Error(ErrorCode::kInvalidArgument, where_ + "index " + std::to_string(value) + " at " + position + range_);
+  }
+
+  Shape indices_shape_;
+  std::size_t elem_;
+  std::int64_t outer_ = 1, axis_len_ = 0, inner_ = 1, count_ = 0;
+  std::string where_, indices_name_, range_;
+};
+
+std::unique_ptr<CompiledOp> compile_gather(const CompileContext& ctx) {
+  const int axis = ctx.node.attr<GatherAttrs>().axis;
+  return std::make_unique<GatherOp>(ctx, axis < 0 ? axis + ctx.in[0].rank() : axis);
 }
 
 }  // namespace
 
-const OpSchema kReshapeSchema{infer_reshape, no_in_place, true, compile_reshape};
-const OpSchema kTransposeSchema{infer_transpose, no_in_place, false, compile_transpose};
-const OpSchema kConcatSchema{infer_concat, no_in_place, false, compile_concat};
-const OpSchema kSplitSchema{infer_split, no_in_place, false, compile_split};
-const OpSchema kSliceSchema{infer_slice, no_in_place, false, compile_slice};
+const OpSchema kReshapeSchema{infer_reshape, no_in_place, true, compile_reshape, same_dtype};
+const OpSchema kTransposeSchema{infer_transpose, no_in_place, false, compile_transpose, same_dtype};
+const OpSchema kConcatSchema{infer_concat, no_in_place, false, compile_concat, concat_dtypes};
+const OpSchema kSplitSchema{infer_split, no_in_place, false, compile_split, split_dtypes};
+const OpSchema kSliceSchema{infer_slice, no_in_place, false, compile_slice, same_dtype};
+const OpSchema kGatherSchema{infer_gather, no_in_place, false, compile_gather, gather_dtypes};
 
 }  // namespace quarks::detail

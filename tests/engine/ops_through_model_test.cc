@@ -1,9 +1,14 @@
 // Every op through the whole pipeline (builder -> compile -> plan -> session), against scalar double
 // references written here independently of the kernels. Kernel-level sweeps of sizes and special
 // values live in tests/ops/.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
 
 #include "engine/test_util.hpp"
 #include "ops/activation/activation_reference.hpp"
@@ -305,6 +310,412 @@ TEST(OpsThroughModel, InPlaceChainsAndIndependentBranches) {
     want[i] = 1.0 / (1.0 + std::exp(-t * t)) + std::max(v, 0.0);
   }
   EXPECT_LT(max_abs_diff(y, want), 1e-6);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Layout ops on i64 and bool values, reduce, gather.
+
+// Runs `fn`, expecting quarks::Error with `code` and a message containing every fragment.
+template <class Fn>
+void expect_error(Fn fn, ErrorCode code, std::initializer_list<std::string> fragments) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected quarks::Error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    for (const std::string& f : fragments) EXPECT_THAT(e.what(), ::testing::HasSubstr(f));
+  }
+}
+
+// i64 values beyond 2^53 (no float or double holds them exactly) or 0/1 bools, distinct per element where
+// the dtype allows; element i of the result is value(i).
+std::int64_t i64_value(std::int64_t i) { return (std::int64_t{1} << 60) + 7 * i - 3; }
+std::uint8_t bool_value(std::int64_t i) { return static_cast<std::uint8_t>((i * 5 / 3) % 2); }
+
+Tensor pattern_tensor(DType dtype, const Shape& shape) {
+  Tensor t(dtype, shape);
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    if (dtype == DType::kI64) {
+      t.i64()[i] = i64_value(i);
+    } else if (dtype == DType::kBool) {
+      t.boolean()[i] = bool_value(i);
+    } else {
+      t.f32()[i] = static_cast<float>(i) * 0.5f - 3.0f;
+    }
+  }
+  return t;
+}
+
+// Element i of `t` as an i64, whatever the dtype (for exact comparisons).
+std::int64_t element(const Tensor& t, std::int64_t i) {
+  switch (t.dtype()) {
+    case DType::kI64: return t.i64()[i];
+    case DType::kBool: return t.boolean()[i];
+    default: {
+      float f = t.f32()[i];
+      std::int32_t bits;
+      std::memcpy(&bits, &f, sizeof bits);
+      return bits;
+    }
+  }
+}
+
+// The value pattern_tensor put at flat index i, as element() reads it.
+std::int64_t pattern_element(DType dtype, std::int64_t i) {
+  return dtype == DType::kI64 ? i64_value(i) : bool_value(i);
+}
+
+TEST(OpsThroughModel, LayoutOpsOnI64AndBool) {
+  for (const DType dtype : {DType::kI64, DType::kBool}) {
+    SCOPED_TRACE(to_string(dtype));
+    const Tensor x = pattern_tensor(dtype, {2, 3, 4});
+    GraphBuilder g;
+    auto xv = g.input("x", {2, 3, 4}, dtype);
+    auto t = g.transpose("t", xv, {2, 0, 1});                    // [4,2,3]
+    auto r = g.reshape("r", t, {0, -1});                         // [4,6]
+    auto parts = g.split("s", r, 1, {1, 5});                     // [4,1], [4,5]
+    auto c = g.concat("c", {parts[1], parts[0]}, 1);             // [4,6] rotated by one column
+    auto sl = g.slice("sl", c, {1, 0}, {4, 6}, {0, 1}, {2, 2});  // rows 1,3; cols 0,2,4
+    for (Value v : {t, r, parts[0], parts[1], c, sl}) EXPECT_EQ(g.dtype(v), dtype);
+    g.output("y", sl);
+    g.output("view", g.reshape("flat", xv, {-1}));  // a reshape written into the caller's buffer
+    g.output("piece", parts[0]);
+    Model model = compile(g.build());
+    auto out = Session(model).run({{"x", x}});
+    const Tensor& y = out.at("y");
+    ASSERT_EQ(y.dtype(), dtype);
+    ASSERT_EQ(y.shape(), (Shape{2, 3}));
+    std::int64_t k = 0;
+    for (int row : {1, 3}) {
+      for (int col : {0, 2, 4}) {
+        const int rcol = (col + 1) % 6;        // concat(parts[1], parts[0]) moves column 0 to the end
+        const int i = rcol / 3, j = rcol % 3;  // r[row, rcol] = t[row, i, j] = x[i, j, row]
+        EXPECT_EQ(element(y, k++), pattern_element(dtype, i * 12 + j * 4 + row)) << row << "," << col;
+      }
+    }
+    const Tensor& view = out.at("view");
+    ASSERT_EQ(view.dtype(), dtype);
+    ASSERT_EQ(view.shape(), (Shape{24}));
+    for (std::int64_t i = 0; i < 24; ++i) EXPECT_EQ(element(view, i), pattern_element(dtype, i));
+    const Tensor& piece = out.at("piece");  // r[:, 0] = t[:, 0, 0] = x[0, 0, :]
+    ASSERT_EQ(piece.shape(), (Shape{4, 1}));
+    for (std::int64_t i = 0; i < 4; ++i) EXPECT_EQ(element(piece, i), pattern_element(dtype, i));
+  }
+}
+
+TEST(OpsThroughModel, LayoutOpsOnLargeI64Tensors) {
+  // Large enough for several transpose tiles; the values are checked exactly.
+  const Tensor x = pattern_tensor(DType::kI64, {3, 100, 77});
+  GraphBuilder g;
+  auto xv = g.input("x", {"b", 100, 77}, DType::kI64);
+  g.output("y", g.transpose("t", xv, {2, 0, 1}));
+  g.output("z", g.concat("c", {xv, xv}, -1));
+  auto out = Session(compile(g.build(), {.threads = 2})).run({{"x", x}});
+  const Tensor& y = out.at("y");
+  ASSERT_EQ(y.shape(), (Shape{77, 3, 100}));
+  for (std::int64_t k = 0; k < 77; ++k)
+    for (std::int64_t b = 0; b < 3; ++b)
+      for (std::int64_t i = 0; i < 100; ++i)
+        ASSERT_EQ(y.i64()[(k * 3 + b) * 100 + i], i64_value((b * 100 + i) * 77 + k));
+  const Tensor& z = out.at("z");
+  ASSERT_EQ(z.shape(), (Shape{3, 100, 154}));
+  for (std::int64_t row = 0; row < 300; ++row)
+    for (std::int64_t j = 0; j < 154; ++j) ASSERT_EQ(z.i64()[row * 154 + j], i64_value(row * 77 + j % 77));
+}
+
+TEST(OpsThroughModel, ConcatNeedsOneDtype) {
+  GraphBuilder g;
+  auto a = g.input("a", {2, 3});
+  auto b = g.input("b", {2, 3}, DType::kI64);
+  expect_error(
+      [&] {
+        g.concat("c", {a, a, b}, 0);
+      },
+      ErrorCode::kTypeMismatch, {"node 'c' (concat)", "'b' is i64", "'a' is f32"});
+}
+
+// --- reduce ----------------------------------------------------------------------------------------
+
+// Reference: op over `axes` (normalised, any order) of a row-major f32 tensor, in double.
+std::vector<double> reduce_ref(ReduceOpKind op, const Tensor& x, const std::vector<int>& axes) {
+  const Shape& s = x.shape();
+  std::vector<bool> reduced(static_cast<std::size_t>(s.rank()), axes.empty());
+  for (int a : axes) reduced[static_cast<std::size_t>(a < 0 ? a + s.rank() : a)] = true;
+  std::int64_t out_n = 1, count = 1;
+  for (int d = 0; d < s.rank(); ++d) (reduced[d] ? count : out_n) *= s[d];
+  const bool is_max = op == ReduceOpKind::kMax, is_min = op == ReduceOpKind::kMin;
+  std::vector<double> acc(static_cast<std::size_t>(out_n), is_max ? -INFINITY : is_min ? INFINITY : 0.0);
+  std::vector<bool> nan(acc.size(), false);
+  for (std::int64_t flat = 0; flat < x.numel(); ++flat) {
+    std::int64_t rest = flat, o = 0, o_stride = 1;
+    for (int d = s.rank() - 1; d >= 0; --d) {
+      if (!reduced[d]) o += (rest % s[d]) * o_stride, o_stride *= s[d];
+      rest /= s[d];
+    }
+    const double v = x.f32()[flat];
+    auto& a = acc[static_cast<std::size_t>(o)];
+    if (std::isnan(v)) nan[static_cast<std::size_t>(o)] = true;
+    a = is_max ? std::max(a, v) : is_min ? std::min(a, v) : a + v;
+  }
+  for (std::size_t o = 0; o < acc.size(); ++o) {
+    if (op == ReduceOpKind::kMean) acc[o] /= static_cast<double>(count);
+    if (nan[o]) acc[o] = NAN;
+  }
+  return acc;
+}
+
+const char* reduce_name(ReduceOpKind op) {
+  switch (op) {
+    case ReduceOpKind::kSum: return "sum";
+    case ReduceOpKind::kMean: return "mean";
+    case ReduceOpKind::kMax: return "max";
+    case ReduceOpKind::kMin: return "min";
+  }
+  return "?";
+}
+
+constexpr ReduceOpKind kReduceOps[] = {ReduceOpKind::kSum, ReduceOpKind::kMean, ReduceOpKind::kMax, ReduceOpKind::kMin};
+
+TEST(OpsThroughModel, ReduceOverAxesWithKeepdimsAndSymbolicBatch) {
+  const std::vector<std::vector<int>> axis_sets = {{}, {-1}, {0}, {1}, {0, 2}, {-3, -2}, {2, 1}};
+  for (ReduceOpKind op : kReduceOps) {
+    for (const auto& axes : axis_sets) {
+      for (bool keepdims : {false, true}) {
+        GraphBuilder g;
+        auto xv = g.input("x", {"b", 5, 17});
+        auto y = g.reduce("red", op, xv, axes, keepdims);
+        // Build-time shape: the symbolic batch survives unless reduced.
+        std::string want_shape = "[";
+        for (int d = 0; d < 3; ++d) {
+          bool red = axes.empty();
+          for (int a : axes) red = red || (a < 0 ? a + 3 : a) == d;
+          if (red && !keepdims) continue;
+          want_shape += std::string(want_shape.size() > 1 ? "," : "") + (red      ? "1"
+                                                                         : d == 0 ? "b"
+                                                                                  : std::to_string(d == 1 ? 5 : 17));
+        }
+        EXPECT_EQ(g.shape_string(y), want_shape + "]");
+        g.output("y", y);
+        Model model = compile(g.build());
+        Session session(model);
+        for (std::int64_t batch : {1, 4}) {
+          Tensor x = random_tensor({batch, 5, 17}, 7, -3, 3);
+          Tensor out = session.run({{"x", x}}).at("y");
+          const std::vector<double> want = reduce_ref(op, x, axes);
+          ASSERT_EQ(out.numel(), static_cast<std::int64_t>(want.size()));
+          EXPECT_LT(max_abs_diff(out, want), 1e-5)
+              << reduce_name(op) << " axes " << ::testing::PrintToString(axes) << " keepdims " << keepdims;
+        }
+      }
+    }
+  }
+}
+
+TEST(OpsThroughModel, ReduceLargeTensorsAcrossThreads) {
+  Tensor x = random_tensor({96, 3001}, 3, -2, 2);
+  x.f32()[5 * 3001 + 17] = NAN;  // row 5 and column 17
+  x.f32()[9 * 3001 + 4] = INFINITY;
+  for (ReduceOpKind op : kReduceOps) {
+    for (const std::vector<int>& axes : {std::vector<int>{1}, std::vector<int>{0}, std::vector<int>{}}) {
+      GraphBuilder g;
+      auto xv = g.input("x", {96, 3001});
+      g.output("y", g.reduce("red", op, xv, axes, false));
+      Tensor y = run_once(g.build(), {{"x", x}}, "y", {.threads = 2});
+      const std::vector<double> want = reduce_ref(op, x, axes);
+      double sum_abs = 0;
+      for (std::int64_t i = 0; i < x.numel(); ++i)
+        if (std::isfinite(x.f32()[i])) sum_abs += std::fabs(x.f32()[i]);
+      const double tol = op == ReduceOpKind::kSum ? 1e-6 * sum_abs : 1e-5;
+      EXPECT_LE(max_abs_diff(y, want), tol) << reduce_name(op) << " axes " << ::testing::PrintToString(axes);
+    }
+  }
+}
+
+TEST(OpsThroughModel, ReduceOfEmptyAxesAndScalars) {
+  GraphBuilder g;
+  auto xv = g.input("x", {3, "n"});
+  g.output("sum", g.reduce("s", ReduceOpKind::kSum, xv, {1}, false));
+  g.output("mean", g.reduce("m", ReduceOpKind::kMean, xv, {-1}, true));
+  g.output("max", g.reduce("mx", ReduceOpKind::kMax, xv, {1}, false));
+  auto s0 = g.input("s0", {});
+  g.output("scalar", g.reduce("sc", ReduceOpKind::kMin, s0, {}, false));
+  Model model = compile(g.build());
+  Session session(model);
+  Tensor x = random_tensor({3, 4}, 1);
+  Tensor scalar = Tensor::from_f32({}, {-2.5f});
+  auto out = session.run({{"x", x}, {"s0", scalar}});
+  EXPECT_EQ(out.at("scalar").shape(), Shape{});
+  EXPECT_EQ(out.at("scalar").f32()[0], -2.5f);
+  EXPECT_EQ(max_abs_diff(out.at("max"), reduce_ref(ReduceOpKind::kMax, x, {1})), 0.0);
+  // n = 0: sum 0, mean NaN, and max has no value: the plan for these shapes fails, naming the node.
+  Tensor empty(DType::kF32, {3, 0});
+  expect_error(
+      [&] {
+        session.run({{"x", empty}, {"s0", scalar}});
+      },
+      ErrorCode::kShapeMismatch, {"node 'mx' (reduce)", "'x' [3,0]", "max"});
+  GraphBuilder g2;
+  auto x2 = g2.input("x", {3, "n"});
+  g2.output("sum", g2.reduce("s", ReduceOpKind::kSum, x2, {1}, false));
+  g2.output("mean", g2.reduce("m", ReduceOpKind::kMean, x2, {-1}, true));
+  auto out2 = Session(compile(g2.build())).run({{"x", empty}});
+  EXPECT_EQ(out2.at("sum").shape(), Shape{3});
+  EXPECT_EQ(out2.at("mean").shape(), (Shape{3, 1}));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(out2.at("sum").f32()[i], 0.0f);
+    EXPECT_TRUE(std::isnan(out2.at("mean").f32()[i]));
+  }
+}
+
+TEST(OpsThroughModel, ReduceErrorsNameNodeAndInput) {
+  GraphBuilder g;
+  auto x = g.input("x", {2, 0, 4});
+  expect_error(
+      [&] {
+        g.reduce("r1", ReduceOpKind::kSum, x, {1, -2}, false);
+      },
+      ErrorCode::kInvalidArgument, {"node 'r1' (reduce)", "axis -2 repeats axis 1", "'x' [2,0,4]"});
+  expect_error([&] { g.reduce("r2", ReduceOpKind::kMean, x, {3}, false); }, ErrorCode::kInvalidArgument,
+               {"node 'r2' (reduce)", "axis 3 is out of range", "'x' [2,0,4]"});
+  expect_error([&] { g.reduce("r3", ReduceOpKind::kMin, x, {}, true); }, ErrorCode::kShapeMismatch,
+               {"node 'r3' (reduce)", "min", "axis 1 of 'x' [2,0,4]"});
+  auto ids = g.input("ids", {4}, DType::kI64);
+  expect_error([&] { g.reduce("r4", ReduceOpKind::kSum, ids, {0}, false); }, ErrorCode::kTypeMismatch,
+               {"node 'r4' (reduce)", "'ids' is i64"});
+  // Reducing a non-empty axis of an empty tensor is fine for every op.
+  auto y = g.reduce("r5", ReduceOpKind::kMax, x, {2}, false);
+  EXPECT_EQ(g.shape_string(y), "[2,0]");
+}
+
+// --- gather ----------------------------------------------------------------------------------------
+
+// Reference gather in plain index arithmetic: output = data[:axis] + indices + data[axis+1:].
+template <class T>
+std::vector<T> gather_ref(const T* data, const Shape& ds, const Tensor& indices, int axis) {
+  std::int64_t outer = 1, inner = 1;
+  for (int d = 0; d < ds.rank(); ++d) {
+    if (d < axis) outer *= ds[d];
+    if (d > axis) inner *= ds[d];
+  }
+  std::vector<T> y;
+  for (std::int64_t o = 0; o < outer; ++o)
+    for (std::int64_t i = 0; i < indices.numel(); ++i) {
+      std::int64_t k = indices.i64()[i];
+      if (k < 0) k += ds[axis];
+      for (std::int64_t j = 0; j < inner; ++j) y.push_back(data[(o * ds[axis] + k) * inner + j]);
+    }
+  return y;
+}
+
+TEST(OpsThroughModel, GatherWithRuntimeIndicesOnEveryAxis) {
+  Tensor data = random_tensor({4, 5, 6}, 1);
+  Tensor idx = Tensor::from_i64({2, 3}, std::vector<std::int64_t>{0, -1, 3, -4, 2, 2});
+  for (int axis = -3; axis < 3; ++axis) {
+    const int ax = axis < 0 ? axis + 3 : axis;
+    GraphBuilder g;
+    auto dv = g.input("data", {"b", 5, 6});
+    auto iv = g.input("idx", {2, 3}, DType::kI64);
+    auto y = g.gather("gather", dv, iv, axis);
+    EXPECT_EQ(g.dtype(y), DType::kF32);
+    const std::string shapes[] = {"[2,3,5,6]", "[b,2,3,6]", "[b,5,2,3]"};
+    EXPECT_EQ(g.shape_string(y), shapes[ax]);
+    g.output("y", y);
+    Tensor out = run_once(g.build(), {{"data", data}, {"idx", idx}});
+    const std::vector<float> want = gather_ref(data.f32(), data.shape(), idx, ax);
+    ASSERT_EQ(out.numel(), static_cast<std::int64_t>(want.size()));
+    for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(out.f32()[i], want[i]) << "axis " << axis << " at " << i;
+  }
+}
+
+TEST(OpsThroughModel, GatherWithScalarConstantAndComputedIndices) {
+  // A 0-d constant index drops the axis; indices computed by other ops (an i64 gather of a lookup table,
+  // then a slice) drive a second gather, as in an embedding lookup through a vocabulary remap.
+  Tensor emb = random_tensor({10, 8}, 2);
+  Tensor table = Tensor::from_i64({6}, std::vector<std::int64_t>{9, 0, 4, -1, 7, 3});
+  GraphBuilder g;
+  auto ev = g.input("emb", {10, 8});
+  auto tokens = g.input("tokens", {"s"}, DType::kI64);
+  auto scalar = g.gather("pick", ev, g.constant("k", Tensor::from_i64({}, std::vector<std::int64_t>{-2})), 0);
+  EXPECT_EQ(g.shape_string(scalar), "[8]");
+  auto remapped = g.gather("remap", g.constant("table", table), tokens, 0);  // i64 data
+  EXPECT_EQ(g.dtype(remapped), DType::kI64);
+  auto tail = g.slice("tail", remapped, {1}, {100}, {0});
+  g.output("scalar", scalar);
+  g.output("y", g.gather("embed", ev, tail, 0));
+  Tensor tok = Tensor::from_i64({4}, std::vector<std::int64_t>{5, 0, -3, 2});
+  auto out = Session(compile(g.build())).run({{"emb", emb}, {"tokens", tok}});
+  for (int j = 0; j < 8; ++j) EXPECT_EQ(out.at("scalar").f32()[j], emb.f32()[8 * 8 + j]);
+  // remapped = table[{5, 0, -3, 2}] = {3, 9, -1, 4}; tail = {9, -1, 4}; -1 is row 9 of emb.
+  const std::int64_t rows[] = {9, 9, 4};
+  ASSERT_EQ(out.at("y").shape(), (Shape{3, 8}));
+  for (int r = 0; r < 3; ++r)
+    for (int j = 0; j < 8; ++j) EXPECT_EQ(out.at("y").f32()[r * 8 + j], emb.f32()[rows[r] * 8 + j]) << r;
+}
+
+TEST(OpsThroughModel, GatherOnI64AndBoolData) {
+  for (const DType dtype : {DType::kI64, DType::kBool}) {
+    SCOPED_TRACE(to_string(dtype));
+    const Tensor data = pattern_tensor(dtype, {3, 7, 2});
+    Tensor idx = Tensor::from_i64({4}, std::vector<std::int64_t>{6, -7, 3, 3});
+    GraphBuilder g;
+    auto dv = g.input("data", {3, 7, 2}, dtype);
+    auto iv = g.input("idx", {4}, DType::kI64);
+    g.output("y", g.gather("g", dv, iv, 1));
+    Tensor y = run_once(g.build(), {{"data", data}, {"idx", idx}});
+    ASSERT_EQ(y.dtype(), dtype);
+    ASSERT_EQ(y.shape(), (Shape{3, 4, 2}));
+    const std::int64_t k[] = {6, 0, 3, 3};
+    for (int o = 0; o < 3; ++o)
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 2; ++j)
+          EXPECT_EQ(element(y, (o * 4 + i) * 2 + j), pattern_element(dtype, (o * 7 + k[i]) * 2 + j));
+  }
+}
+
+TEST(OpsThroughModel, GatherIndexOutOfRangeThrowsFromRun) {
+  for (int threads : {1, 2}) {
+    GraphBuilder g;
+    auto dv = g.input("data", {5, 4000});
+    auto iv = g.input("idx", {2, "n"}, DType::kI64);
+    g.output("y", g.gather("lookup", dv, iv, 0));
+    Model model = compile(g.build(), {.threads = threads});
+    Session session(model);
+    Tensor data = random_tensor({5, 4000}, 3);
+    Tensor bad = Tensor::from_i64({2, 3}, std::vector<std::int64_t>{0, 4, -5, 1, 2, 5});
+    expect_error(
+        [&] {
+          session.run({{"data", data}, {"idx", bad}});
+        },
+        ErrorCode::kInvalidArgument, {"node 'lookup' (gather)", "index 5", "idx[1,2]", "[-5, 5)"});
+    Tensor neg = Tensor::from_i64({2, 1}, std::vector<std::int64_t>{-6, 0});
+    expect_error(
+        [&] {
+          session.run({{"data", data}, {"idx", neg}});
+        },
+        ErrorCode::kInvalidArgument, {"node 'lookup' (gather)", "index -6", "idx[0,0]"});
+    // The session is still usable.
+    Tensor good = Tensor::from_i64({2, 2}, std::vector<std::int64_t>{4, -5, 1, 1});
+    Tensor y = session.run({{"data", data}, {"idx", good}}).at("y");
+    ASSERT_EQ(y.shape(), (Shape{2, 2, 4000}));
+    const std::int64_t rows[] = {4, 0, 1, 1};
+    for (int r = 0; r < 4; ++r)
+      for (int j = 0; j < 4000; ++j) ASSERT_EQ(y.f32()[r * 4000 + j], data.f32()[rows[r] * 4000 + j]);
+  }
+}
+
+TEST(OpsThroughModel, GatherBuildErrors) {
+  GraphBuilder g;
+  auto data = g.input("data", {3, 4});
+  auto fidx = g.input("fidx", {2});
+  auto idx = g.input("idx", {2}, DType::kI64);
+  auto scalar = g.input("scalar", {});
+  expect_error([&] { g.gather("g1", data, fidx, 0); }, ErrorCode::kTypeMismatch,
+               {"node 'g1' (gather)", "'fidx'", "f32", "i64"});
+  expect_error([&] { g.gather("g2", data, idx, 2); }, ErrorCode::kInvalidArgument, {"node 'g2' (gather)", "axis 2"});
+  expect_error([&] { g.gather("g3", scalar, idx, 0); }, ErrorCode::kShapeMismatch, {"node 'g3' (gather)", "'scalar'"});
+  auto big = g.input("big", {1, 1, 1, 1, 1, 1, 1, 2});
+  auto idx3 = g.input("idx3", {1, 1}, DType::kI64);
+  expect_error([&] { g.gather("g4", big, idx3, 0); }, ErrorCode::kShapeMismatch, {"node 'g4' (gather)", "rank 9"});
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <string>
@@ -303,6 +304,142 @@ TEST(Transpose, RankZeroAndBadPermutations) {
   EXPECT_THROW(transpose(&v, Dims{1, 1}, std::vector<int>{0, 0}, &v), Error);
   EXPECT_THROW(transpose(&v, Dims{1, 1}, std::vector<int>{0, 2}, &v), Error);
   EXPECT_THROW(transpose(&v, Dims{1, 1}, std::vector<int>{0}, &v), Error);
+}
+
+// ----- i64 and bool values ------------------------------------------------------------------------------
+
+TEST(StridedCopy, I64ValuesBeyondFloatPrecisionAndBoolMasks) {
+  // i64 values that no float or double could hold exactly, and 0/1 bytes: the copies move bits, not numbers.
+  const Dims shape = {5, 17, 7};
+  const Dims in_strides = contiguous_strides(shape);
+  std::vector<std::int64_t> x64(static_cast<std::size_t>(numel(shape)));
+  std::vector<std::uint8_t> xb(x64.size());
+  for (std::size_t i = 0; i < x64.size(); ++i) {
+    x64[i] = (std::int64_t{1} << 62) + static_cast<std::int64_t>(i) * 3 - 1;
+    xb[i] = static_cast<std::uint8_t>((i * 7 / 3) % 2);
+  }
+  // x[::2, ::-1, 1:6] into a contiguous [3, 17, 5].
+  const Dims out_shape = {3, 17, 5};
+  const Dims src_strides = {2 * in_strides[0], -in_strides[1], 1};
+  const std::int64_t origin = 16 * in_strides[1] + 1;
+  std::vector<std::int64_t> y64(static_cast<std::size_t>(numel(out_shape))), want64(y64.size());
+  std::vector<std::uint8_t> yb(y64.size()), wantb(y64.size());
+  strided_copy(x64.data() + origin, out_shape, src_strides, y64.data(), contiguous_strides(out_shape),
+               sizeof(std::int64_t));
+  strided_copy(xb.data() + origin, out_shape, src_strides, yb.data(), contiguous_strides(out_shape), 1);
+  for (std::int64_t i = 0; i < 3; ++i) {
+    for (std::int64_t j = 0; j < 17; ++j) {
+      for (std::int64_t k = 0; k < 5; ++k) {
+        const auto src = static_cast<std::size_t>(2 * i * in_strides[0] + (16 - j) * in_strides[1] + 1 + k);
+        want64[static_cast<std::size_t>((i * 17 + j) * 5 + k)] = x64[src];
+        wantb[static_cast<std::size_t>((i * 17 + j) * 5 + k)] = xb[src];
+      }
+    }
+  }
+  EXPECT_EQ(y64, want64);
+  EXPECT_EQ(yb, wantb);
+  check_transpose<std::int64_t>({17, 1000}, {1, 0});
+  check_transpose<std::uint8_t>({1000, 17}, {1, 0});
+  check_transpose<std::uint8_t>({3, 65, 129}, {2, 0, 1});
+}
+
+// ----- gather -----------------------------------------------------------------------------------------
+
+// The reference: data viewed as [outer, axis_len, inner], every output element on its own.
+template <class T>
+std::vector<T> naive_gather(const std::vector<T>& data, std::int64_t outer, std::int64_t axis_len, std::int64_t inner,
+                            const std::vector<std::int64_t>& indices) {
+  const auto count = static_cast<std::int64_t>(indices.size());
+  std::vector<T> y(static_cast<std::size_t>(outer * count * inner));
+  for (std::int64_t o = 0; o < outer; ++o) {
+    for (std::int64_t i = 0; i < count; ++i) {
+      const std::int64_t k =
+          indices[static_cast<std::size_t>(i)] + (indices[static_cast<std::size_t>(i)] < 0 ? axis_len : 0);
+      for (std::int64_t j = 0; j < inner; ++j) {
+        y[static_cast<std::size_t>((o * count + i) * inner + j)] =
+            data[static_cast<std::size_t>((o * axis_len + k) * inner + j)];
+      }
+    }
+  }
+  return y;
+}
+
+template <class T>
+void check_gather(std::int64_t outer, std::int64_t axis_len, std::int64_t inner, std::int64_t count,
+                  std::mt19937& rng) {
+  SCOPED_TRACE("outer " + std::to_string(outer) + " axis " + std::to_string(axis_len) + " inner " +
+               std::to_string(inner) + " indices " + std::to_string(count) + " elem " + std::to_string(sizeof(T)));
+  const std::vector<T> data = distinct_values<T>(outer * axis_len * inner, T{5});
+  std::vector<std::int64_t> indices(static_cast<std::size_t>(count));
+  std::uniform_int_distribution<std::int64_t> pick(-axis_len, axis_len - 1);  // negatives count from the end
+  for (auto& k : indices) k = pick(rng);
+  const std::vector<T> want = naive_gather(data, outer, axis_len, inner, indices);
+  std::vector<T> y(want.size(), T{0});
+  gather(data.data(), outer, axis_len, inner, indices.data(), count, y.data(), sizeof(T));
+  ASSERT_EQ(y, want);
+  // Row ranges compose to the whole.
+  std::vector<T> pieces(want.size(), T{0});
+  const std::int64_t rows = outer * count;
+  for (const auto& [b, e] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+           {0, rows / 3}, {rows / 3, rows / 3}, {rows / 3, rows - rows / 4}, {rows - rows / 4, rows}}) {
+    gather_rows(data.data(), outer, axis_len, inner, indices.data(), count, pieces.data(), sizeof(T), b, e);
+  }
+  ASSERT_EQ(pieces, want);
+}
+
+TEST(Gather, AwkwardSizesEveryElementSize) {
+  std::mt19937 rng(11);
+  const std::int64_t sizes[][4] = {{1, 1, 1, 1},    {1, 7, 1, 17}, {3, 17, 1, 7}, {2, 7, 17, 1}, {1, 1000, 1, 1003},
+                                   {4, 5, 1030, 3}, {17, 3, 7, 0}, {0, 5, 3, 4},  {2, 1, 64, 9}, {5, 33, 2, 40}};
+  for (const auto& s : sizes) {
+    check_gather<std::uint8_t>(s[0], s[1], s[2], s[3], rng);
+    check_gather<std::uint16_t>(s[0], s[1], s[2], s[3], rng);
+    check_gather<float>(s[0], s[1], s[2], s[3], rng);
+    check_gather<std::int64_t>(s[0], s[1], s[2], s[3], rng);
+  }
+}
+
+TEST(Gather, EmptyRowsStillCheckTheirIndices) {
+  // inner == 0: nothing is copied, but an index outside the axis is still an error.
+  const std::vector<std::int64_t> ok = {0, -3, 2};
+  const std::vector<std::int64_t> bad = {0, 3};
+  gather(nullptr, 2, 3, 0, ok.data(), 3, nullptr, sizeof(float));
+  EXPECT_THROW(gather(nullptr, 2, 3, 0, bad.data(), 2, nullptr, sizeof(float)), Error);
+}
+
+TEST(Gather, OutOfRangeIndicesThrowAndAreFound) {
+  // Indices just outside [-axis_len, axis_len), and the extremes of i64: each throws naming its position
+  // and value, and first_bad_index finds the first one.
+  const std::vector<float> data = distinct_values<float>(2 * 5 * 3, 0.0f);
+  const std::int64_t extremes[] = {5, -6, 1000, std::numeric_limits<std::int64_t>::max(),
+                                   std::numeric_limits<std::int64_t>::min()};
+  for (const std::int64_t bad : extremes) {
+    const std::vector<std::int64_t> indices = {4, -5, bad, 0};
+    EXPECT_EQ(first_bad_index(indices.data(), 4, 5), 2);
+    std::vector<float> y(2 * 4 * 3, -1.0f);
+    try {
+      gather(data.data(), 2, 5, 3, indices.data(), 4, y.data(), sizeof(float));
+      ADD_FAILURE() << "index " << bad << " did not throw";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("index " + std::to_string(bad) + " at position 2"), std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find("[-5, 5)"), std::string::npos) << e.what();
+    }
+  }
+  const std::vector<std::int64_t> good = {4, -5, 0};
+  EXPECT_EQ(first_bad_index(good.data(), 3, 5), -1);
+  EXPECT_EQ(first_bad_index(good.data(), 3, 0), 0);  // an empty axis has no valid index
+  EXPECT_EQ(first_bad_index(good.data(), 0, 0), -1);
+}
+
+TEST(Gather, RejectsBadArguments) {
+  const std::vector<std::int64_t> idx = {0};
+  float v = 0.0f;
+  EXPECT_THROW(gather_rows(&v, 1, 1, 1, idx.data(), 1, &v, sizeof(float), 0, 2), Error);
+  EXPECT_THROW(gather_rows(&v, 1, 1, 1, idx.data(), 1, &v, sizeof(float), 1, 0), Error);
+  EXPECT_THROW(gather(&v, -1, 1, 1, idx.data(), 1, &v, sizeof(float)), Error);
+  EXPECT_THROW(gather(&v, 1, 1, 1, idx.data(), 1, &v, 3), Error);
 }
 
 }  // namespace
