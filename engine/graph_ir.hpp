@@ -81,9 +81,19 @@ struct SliceAttrs {
   std::vector<std::int64_t> starts, ends, steps;
   std::vector<int> axes;
 };
-using OpAttrs =
-    std::variant<NoAttrs, DenseAttrs, GatedDenseAttrs, ActivationAttrs, MultiplexAttrs, OutputGateAttrs, MatMulAttrs,
-                 BinaryAttrs, AxisAttrs, NormAttrs, ReshapeAttrs, TransposeAttrs, SplitAttrs, SliceAttrs>;
+struct UnaryAttrs {
+  UnaryOpKind op = UnaryOpKind::kNeg;
+  float a = 0.0f, b = 0.0f;  ///< clip: lo, hi; hard_sigmoid: alpha, beta
+};
+struct CastAttrs {
+  DType to = DType::kF32;
+};
+struct ExpandAttrs {
+  std::vector<std::int64_t> shape;
+};
+using OpAttrs = std::variant<NoAttrs, DenseAttrs, GatedDenseAttrs, ActivationAttrs, MultiplexAttrs, OutputGateAttrs,
+                             MatMulAttrs, BinaryAttrs, AxisAttrs, NormAttrs, ReshapeAttrs, TransposeAttrs, SplitAttrs,
+                             SliceAttrs, UnaryAttrs, CastAttrs, ExpandAttrs>;
 
 struct Node {
   OpKind op = OpKind::kActivation;

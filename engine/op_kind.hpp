@@ -31,6 +31,11 @@ enum class OpKind : std::uint8_t {
   kConcat,
   kSplit,
   kSlice,
+  kUnary,
+  kWhere,
+  kEqual,
+  kCast,
+  kExpand,
   kCount
 };
 inline constexpr int kOpKindCount = static_cast<int>(OpKind::kCount);

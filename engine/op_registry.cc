@@ -32,6 +32,11 @@ constexpr std::array<OpEntry, kOpKindCount> kOps{{
     {OpKind::kConcat, "concat", &kConcatSchema},
     {OpKind::kSplit, "split", &kSplitSchema},
     {OpKind::kSlice, "slice", &kSliceSchema},
+    {OpKind::kUnary, "unary", &kUnarySchema},
+    {OpKind::kWhere, "where", &kWhereSchema},
+    {OpKind::kEqual, "equal", &kEqualSchema},
+    {OpKind::kCast, "cast", &kCastSchema},
+    {OpKind::kExpand, "expand", &kExpandSchema},
 }};
 static_assert(kOps.size() == static_cast<std::size_t>(OpKind::kCount), "every OpKind needs an entry in kOps");
 

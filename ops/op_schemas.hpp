@@ -21,5 +21,10 @@ extern const OpSchema kTransposeSchema;     // ops/layout/layout_ops.cc
 extern const OpSchema kConcatSchema;        // ops/layout/layout_ops.cc
 extern const OpSchema kSplitSchema;         // ops/layout/layout_ops.cc
 extern const OpSchema kSliceSchema;         // ops/layout/layout_ops.cc
+extern const OpSchema kUnarySchema;         // ops/elementwise/unary_ops.cc
+extern const OpSchema kWhereSchema;         // ops/elementwise/typed_ops.cc
+extern const OpSchema kEqualSchema;         // ops/elementwise/typed_ops.cc
+extern const OpSchema kCastSchema;          // ops/elementwise/typed_ops.cc
+extern const OpSchema kExpandSchema;        // ops/elementwise/typed_ops.cc
 
 }  // namespace quarks::detail
