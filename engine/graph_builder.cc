@@ -182,6 +182,43 @@ Value GraphBuilder::binary(const std::string& name, BinaryOpKind op, Value a, Va
   return add_node(*ir_, make_node(OpKind::kBinary, name, {a, b}, detail::BinaryAttrs{op}))[0];
 }
 
+Value GraphBuilder::unary(const std::string& name, UnaryOpKind op, Value x) {
+  Node n = make_node(OpKind::kUnary, name, {x}, detail::UnaryAttrs{op});
+  if (op == UnaryOpKind::kClip) {
+    throw Error(ErrorCode::kInvalidArgument, GraphIR::where(n) + "clip takes bounds: use GraphBuilder::clip");
+  }
+  if (op == UnaryOpKind::kHardSigmoid) {
+    throw Error(ErrorCode::kInvalidArgument,
+                GraphIR::where(n) + "hard_sigmoid takes alpha and beta: use GraphBuilder::hard_sigmoid");
+  }
+  return add_node(*ir_, std::move(n))[0];
+}
+
+Value GraphBuilder::clip(const std::string& name, Value x, float lo, float hi) {
+  return add_node(*ir_, make_node(OpKind::kUnary, name, {x}, detail::UnaryAttrs{UnaryOpKind::kClip, lo, hi}))[0];
+}
+
+Value GraphBuilder::hard_sigmoid(const std::string& name, Value x, float alpha, float beta) {
+  return add_node(*ir_,
+                  make_node(OpKind::kUnary, name, {x}, detail::UnaryAttrs{UnaryOpKind::kHardSigmoid, alpha, beta}))[0];
+}
+
+Value GraphBuilder::where(const std::string& name, Value cond, Value x, Value y) {
+  return add_node(*ir_, make_node(OpKind::kWhere, name, {cond, x, y}))[0];
+}
+
+Value GraphBuilder::equal(const std::string& name, Value a, Value b) {
+  return add_node(*ir_, make_node(OpKind::kEqual, name, {a, b}))[0];
+}
+
+Value GraphBuilder::cast(const std::string& name, Value x, DType to) {
+  return add_node(*ir_, make_node(OpKind::kCast, name, {x}, detail::CastAttrs{to}))[0];
+}
+
+Value GraphBuilder::expand(const std::string& name, Value x, const std::vector<std::int64_t>& shape) {
+  return add_node(*ir_, make_node(OpKind::kExpand, name, {x}, detail::ExpandAttrs{shape}))[0];
+}
+
 Value GraphBuilder::softmax(const std::string& name, Value x, int axis) {
   return add_node(*ir_, make_node(OpKind::kSoftmax, name, {x}, detail::AxisAttrs{axis}))[0];
 }

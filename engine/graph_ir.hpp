@@ -89,9 +89,19 @@ struct ReduceAttrs {
 struct GatherAttrs {
   int axis = 0;
 };
+struct UnaryAttrs {
+  UnaryOpKind op = UnaryOpKind::kNeg;
+  float a = 0.0f, b = 0.0f;  ///< clip: lo, hi; hard_sigmoid: alpha, beta
+};
+struct CastAttrs {
+  DType to = DType::kF32;
+};
+struct ExpandAttrs {
+  std::vector<std::int64_t> shape;
+};
 using OpAttrs = std::variant<NoAttrs, DenseAttrs, GatedDenseAttrs, ActivationAttrs, MultiplexAttrs, OutputGateAttrs,
                              MatMulAttrs, BinaryAttrs, AxisAttrs, NormAttrs, ReshapeAttrs, TransposeAttrs, SplitAttrs,
-                             SliceAttrs, ReduceAttrs, GatherAttrs>;
+                             SliceAttrs, ReduceAttrs, GatherAttrs, UnaryAttrs, CastAttrs, ExpandAttrs>;
 
 struct Node {
   OpKind op = OpKind::kActivation;

@@ -34,6 +34,11 @@ enum class OpKind : std::uint8_t {
   kLogSoftmax,
   kReduce,
   kGather,
+  kUnary,
+  kWhere,
+  kEqual,
+  kCast,
+  kExpand,
   kCount
 };
 inline constexpr int kOpKindCount = static_cast<int>(OpKind::kCount);

@@ -35,6 +35,11 @@ constexpr std::array<OpEntry, kOpKindCount> kOps{{
     {OpKind::kLogSoftmax, "log_softmax", &kLogSoftmaxSchema},
     {OpKind::kReduce, "reduce", &kReduceSchema},
     {OpKind::kGather, "gather", &kGatherSchema},
+    {OpKind::kUnary, "unary", &kUnarySchema},
+    {OpKind::kWhere, "where", &kWhereSchema},
+    {OpKind::kEqual, "equal", &kEqualSchema},
+    {OpKind::kCast, "cast", &kCastSchema},
+    {OpKind::kExpand, "expand", &kExpandSchema},
 }};
 static_assert(kOps.size() == static_cast<std::size_t>(OpKind::kCount), "every OpKind needs an entry in kOps");
 

@@ -24,5 +24,10 @@ extern const OpSchema kSliceSchema;         // ops/layout/layout_ops.cc
 extern const OpSchema kLogSoftmaxSchema;    // ops/normalization/normalization_ops.cc
 extern const OpSchema kReduceSchema;        // ops/reduction/reduction_ops.cc
 extern const OpSchema kGatherSchema;        // ops/layout/layout_ops.cc
+extern const OpSchema kUnarySchema;         // ops/elementwise/unary_ops.cc
+extern const OpSchema kWhereSchema;         // ops/elementwise/typed_ops.cc
+extern const OpSchema kEqualSchema;         // ops/elementwise/typed_ops.cc
+extern const OpSchema kCastSchema;          // ops/elementwise/typed_ops.cc
+extern const OpSchema kExpandSchema;        // ops/elementwise/typed_ops.cc
 
 }  // namespace quarks::detail

@@ -47,11 +47,13 @@ struct Value {
   bool valid() const noexcept { return id != UINT32_MAX; }
 };
 
-/// Elementwise arithmetic with NumPy broadcasting (f32). kPow: a^b as std::pow; kMax/kMin propagate NaN.
+/// Elementwise arithmetic with NumPy broadcasting (f32). kPow: a^b as std::pow ((-2)^2 = 4, (-2)^0.5 =
+/// NaN, x^0 = 1). kMax/kMin are IEEE 754-2019 maximum/minimum: NaN if either input is NaN, -0 < +0.
 enum class BinaryOpKind { kAdd, kSub, kMul, kDiv, kPow, kMax, kMin };
 
-/// Elementwise f32 functions. kClip and kHardSigmoid take parameters: use GraphBuilder::clip and
-/// GraphBuilder::hard_sigmoid.
+/// Elementwise f32 functions, with C's special values (log(0) = -inf, log(x < 0) = NaN, sqrt(-0) = -0,
+/// reciprocal(±0) = ±inf, exp overflows to +inf; NaN stays NaN). kClip and kHardSigmoid take
+/// parameters: use GraphBuilder::clip and GraphBuilder::hard_sigmoid.
 enum class UnaryOpKind { kNeg, kAbs, kExp, kLog, kSqrt, kReciprocal, kErf, kClip, kHardSigmoid };
 
 /// Reductions over a set of axes (f32).
@@ -126,11 +128,12 @@ class GraphBuilder {
   Value sub(const std::string& name, Value a, Value b) { return binary(name, BinaryOpKind::kSub, a, b); }
   Value mul(const std::string& name, Value a, Value b) { return binary(name, BinaryOpKind::kMul, a, b); }
   Value div(const std::string& name, Value a, Value b) { return binary(name, BinaryOpKind::kDiv, a, b); }
-  /// y = op(x) elementwise, for the parameter-free kinds.
+  /// y = op(x) elementwise (f32), for the parameter-free kinds; kClip and kHardSigmoid throw
+  /// Error(kInvalidArgument) here.
   Value unary(const std::string& name, UnaryOpKind op, Value x);
-  /// y = min(max(x, lo), hi); NaN stays NaN.
+  /// y = min(max(x, lo), hi) (f32); NaN stays NaN. Needs lo <= hi (not NaN); a bound may be ±inf.
   Value clip(const std::string& name, Value x, float lo, float hi);
-  /// y = max(0, min(1, alpha·x + beta)).
+  /// y = max(0, min(1, alpha·x + beta)) (f32), alpha and beta finite; NaN stays NaN.
   Value hard_sigmoid(const std::string& name, Value x, float alpha, float beta);
   /// Reduces `x` over `axes` (negative counts from the end; empty = all axes); keepdims keeps them as 1.
   /// An axis given twice is an error. NaN propagates (max and min too). Over zero elements the sum is 0
@@ -141,13 +144,18 @@ class GraphBuilder {
   /// from the end); output shape = data[:axis] + indices + data[axis+1:]. An index out of range
   /// throws Error(kInvalidArgument) from Session::run.
   Value gather(const std::string& name, Value data, Value indices, int axis);
-  /// cond ? x : y elementwise with three-way NumPy broadcasting; cond is bool, x and y share a dtype.
+  /// cond ? x : y elementwise with three-way NumPy broadcasting; cond is bool, x and y share a dtype
+  /// (f32, i64 or bool), which is the output's. Other dtypes throw Error(kTypeMismatch).
   Value where(const std::string& name, Value cond, Value x, Value y);
-  /// a == b elementwise with broadcasting (f32, i64 or bool inputs of one dtype) -> bool.
+  /// a == b elementwise with broadcasting (f32, i64 or bool inputs of one dtype) -> bool. f32 compares
+  /// as IEEE: NaN != NaN, -0 == +0. Inputs of different dtypes throw Error(kTypeMismatch).
   Value equal(const std::string& name, Value a, Value b);
-  /// Converts between f32, i64 and bool (f32 -> i64 truncates toward zero; nonzero -> true).
+  /// Converts between f32, i64 and bool. f32 -> i64 truncates toward zero, maps NaN to 0 and saturates
+  /// values beyond the i64 range (±inf included) to INT64_MIN / INT64_MAX; i64 -> f32 rounds to
+  /// nearest; to bool: nonzero -> true (NaN too); from bool: 1 / 0. Casting to the same dtype copies.
   Value cast(const std::string& name, Value x, DType to);
-  /// Broadcasts `x` to `shape` by NumPy rules in both directions (ONNX Expand).
+  /// Broadcasts `x` (any dtype) with `shape` by NumPy rules in both directions (ONNX Expand): the
+  /// output shape is broadcast(x.shape, shape), so a 1 in `shape` keeps x's dim. Dims must be >= 0.
   Value expand(const std::string& name, Value x, const std::vector<std::int64_t>& shape);
 
   /// Numerically stable softmax along `axis` (negative counts from the end).

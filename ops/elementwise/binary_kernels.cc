@@ -1,8 +1,11 @@
 // Highway-vectorised binary elementwise ops (see binary_kernels.hpp). Compiled once per target through
-// HWY_TARGET_INCLUDE; the op and the operand strides are resolved once per call into one of 16 loop
-// instantiations, so the inner loop holds just the loads, the arithmetic and the store.
+// HWY_TARGET_INCLUDE; the op and the operand strides are resolved once per call into one loop
+// instantiation per (op, stride pair), so the inner loop holds just the loads, the arithmetic and the
+// store. Pow is the exception (see PowLoop).
 #include "ops/elementwise/binary_kernels.hpp"
 
+#include <cmath>
+#include <limits>
 #include <string>
 
 #include "quarks/error.hpp"
@@ -44,6 +47,41 @@ struct DivOp {
   }
 };
 
+// IEEE 754-2019 maximum: NaN if either is NaN; of +0 and -0, +0 (the AND of two equal values' bits
+// clears the sign unless both are negative). Max() alone leaves both choices to the target.
+struct MaxOp {
+  template <class D, class V>
+  HWY_INLINE V operator()(D /*d*/, V a, V b) const {
+    const V larger = hn::IfThenElse(hn::Gt(a, b), a, b);  // b when equal or unordered
+    const V r = hn::IfThenElse(hn::Eq(a, b), hn::And(a, b), larger);
+    return hn::IfThenElse(hn::IsNaN(a), a, r);
+  }
+};
+// IEEE 754-2019 minimum: NaN if either is NaN; of +0 and -0, -0 (the OR of the bits).
+struct MinOp {
+  template <class D, class V>
+  HWY_INLINE V operator()(D /*d*/, V a, V b) const {
+    const V smaller = hn::IfThenElse(hn::Lt(a, b), a, b);  // b when equal or unordered
+    const V r = hn::IfThenElse(hn::Eq(a, b), hn::Or(a, b), smaller);
+    return hn::IfThenElse(hn::IsNaN(a), a, r);
+  }
+};
+// a^2 = a·a, which is the correctly rounded std::pow(a, 2) for every a (±0, ±inf and NaN included).
+struct SquareOp {
+  template <class D, class V>
+  HWY_INLINE V operator()(D /*d*/, V a, V /*b*/) const {
+    return hn::Mul(a, a);
+  }
+};
+// a^0.5: the correctly rounded square root, except that pow gives +0 for -0 and +inf for -inf.
+struct SqrtPowOp {
+  template <class D, class V>
+  HWY_INLINE V operator()(D d, V a, V /*b*/) const {
+    const V root = hn::Abs(hn::Sqrt(a));  // Abs turns sqrt(-0) = -0 into +0; NaN stays NaN
+    return hn::IfThenElse(hn::Eq(a, hn::Set(d, -std::numeric_limits<float>::infinity())), hn::Neg(a), root);
+  }
+};
+
 template <class Op>
 void BinaryLoop(const Op& op, const float* a, std::size_t a_stride, const float* b, std::size_t b_stride, float* y,
                 std::size_t n) {
@@ -60,6 +98,18 @@ void BinaryLoop(const Op& op, const float* a, std::size_t a_stride, const float*
   }
 }
 
+// Pow is a scalar std::pow loop: a vector pow with pow's accuracy (exp(b·log a) in f32 loses
+// |b·log a| ulps, so it needs an extended-precision log) and all its special cases is not worth it
+// for how rarely pow is on a hot path. The two exponents models use most, 2 and 0.5 as a broadcast
+// constant, take vector paths that are exact (correctly rounded).
+void PowLoop(const float* a, std::size_t a_stride, const float* b, std::size_t b_stride, float* y, std::size_t n) {
+  if (n == 0) return;
+  if (b_stride == 0 && a_stride == 1 && *b == 2.0f) return ForEachVector(y, n, SquareOp(), Run{a}, Broadcast{*b});
+  if (b_stride == 0 && a_stride == 1 && *b == 0.5f) return ForEachVector(y, n, SqrtPowOp(), Run{a}, Broadcast{*b});
+  // Element i is read before it is written, so y may alias a or b.
+  for (std::size_t i = 0; i < n; ++i) y[i] = std::pow(a[i * a_stride], b[i * b_stride]);
+}
+
 }  // namespace
 
 void BinaryImpl(BinaryOp op, const float* a, std::size_t a_stride, const float* b, std::size_t b_stride, float* y,
@@ -69,6 +119,9 @@ void BinaryImpl(BinaryOp op, const float* a, std::size_t a_stride, const float* 
     case BinaryOp::kSub: return BinaryLoop(SubOp(), a, a_stride, b, b_stride, y, n);
     case BinaryOp::kMul: return BinaryLoop(MulOp(), a, a_stride, b, b_stride, y, n);
     case BinaryOp::kDiv: return BinaryLoop(DivOp(), a, a_stride, b, b_stride, y, n);
+    case BinaryOp::kPow: return PowLoop(a, a_stride, b, b_stride, y, n);
+    case BinaryOp::kMax: return BinaryLoop(MaxOp(), a, a_stride, b, b_stride, y, n);
+    case BinaryOp::kMin: return BinaryLoop(MinOp(), a, a_stride, b, b_stride, y, n);
   }
 }
 
@@ -87,7 +140,8 @@ void binary(BinaryOp op, const float* a, std::size_t a_stride, const float* b, s
                                                  std::to_string(a_stride) + " and b_stride " +
                                                  std::to_string(b_stride));
   }
-  if (op != BinaryOp::kAdd && op != BinaryOp::kSub && op != BinaryOp::kMul && op != BinaryOp::kDiv) {
+  if (static_cast<int>(op) < static_cast<int>(BinaryOp::kAdd) ||
+      static_cast<int>(op) > static_cast<int>(BinaryOp::kMin)) {
     throw Error(ErrorCode::kInvalidArgument,
                 "elementwise binary op: unknown BinaryOp value " + std::to_string(static_cast<int>(op)));
   }

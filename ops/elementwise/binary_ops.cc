@@ -1,4 +1,4 @@
-// Schema of elementwise add/sub/mul/div with NumPy broadcasting.
+// Schema of the f32 elementwise binary ops (add, sub, mul, div, pow, max, min) with NumPy broadcasting.
 #include "engine/parallel.hpp"
 #include "engine/shape_utils.hpp"
 #include "ops/elementwise/binary_kernels.hpp"
@@ -10,6 +10,10 @@ namespace {
 
 std::vector<SymShape> infer_binary(const Node& node, const GraphIR& g, std::span<const SymShape> in) {
   if (node.inputs.size() != 2) attr_error(node, "expects 2 inputs, got " + std::to_string(node.inputs.size()));
+  const auto op = static_cast<int>(node.attr<BinaryAttrs>().op);
+  if (op < static_cast<int>(BinaryOpKind::kAdd) || op > static_cast<int>(BinaryOpKind::kMin)) {
+    attr_error(node, "unknown BinaryOpKind value " + std::to_string(op));
+  }
   return {broadcast_shapes(node, g, in[0], in[1])};
 }
 
@@ -19,11 +23,11 @@ ops::BinaryOp kernel_op(BinaryOpKind k) {
     case BinaryOpKind::kSub: return ops::BinaryOp::kSub;
     case BinaryOpKind::kMul: return ops::BinaryOp::kMul;
     case BinaryOpKind::kDiv: return ops::BinaryOp::kDiv;
-    case BinaryOpKind::kPow:
-    case BinaryOpKind::kMax:
-    case BinaryOpKind::kMin: break;
+    case BinaryOpKind::kPow: return ops::BinaryOp::kPow;
+    case BinaryOpKind::kMax: return ops::BinaryOp::kMax;
+    case BinaryOpKind::kMin: return ops::BinaryOp::kMin;
   }
-  throw Error(ErrorCode::kUnsupported, "binary op " + std::to_string(static_cast<int>(k)) + " has no kernel yet");
+  return ops::BinaryOp::kAdd;  // not reached: infer_binary rejects other values
 }
 
 class BinaryOp final : public CompiledOp {

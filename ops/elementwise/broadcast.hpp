@@ -15,7 +15,7 @@ namespace quarks::ops {
 
 class BroadcastLoop {
  public:
-  static constexpr int kMaxOperands = 2;
+  static constexpr int kMaxOperands = 3;  // where(cond, x, y)
 
   /// `out` is the broadcast shape of `operands` (the caller has checked that they broadcast).
   BroadcastLoop(const Shape& out, std::initializer_list<Shape> operand_shapes)

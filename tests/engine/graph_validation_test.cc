@@ -2,6 +2,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
 #include "engine/graph_ir.hpp"
 #include "engine/test_util.hpp"
 
@@ -188,6 +192,83 @@ TEST(GraphValidation, Bf16EitherRunsWithinBf16ErrorOrIsRejectedClearly) {
     EXPECT_THAT(e.what(), HasSubstr("node 'proj' (dense): "));
     EXPECT_THAT(e.what(), HasSubstr("bf16 precision is not available on this CPU"));
   }
+}
+
+// --- dtypes and the elementwise ops that take them ---------------------------------------------------
+TEST(GraphValidation, F32OnlyOpsRejectOtherDtypesNamingTheInput) {
+  GraphBuilder g;
+  auto x = g.input("x", {2, 3});
+  auto ids = g.input("ids", {2, 3}, DType::kI64);
+  auto mask = g.input("mask", {2, 3}, DType::kBool);
+  expect_error([&] { g.activation("a", ids, Activation::relu()); }, ErrorCode::kTypeMismatch,
+               {"node 'a' (activation): input 0 'ids' is i64 but this op takes f32 only"});
+  expect_error([&] { g.add("sum", x, ids); }, ErrorCode::kTypeMismatch, {"node 'sum' (binary): input 1 'ids' is i64"});
+  expect_error([&] { g.unary("u", UnaryOpKind::kExp, mask); }, ErrorCode::kTypeMismatch,
+               {"node 'u' (unary): input 0 'mask' is bool"});
+  expect_error([&] { g.clip("c", ids, 0, 1); }, ErrorCode::kTypeMismatch, {"node 'c' (unary)", "'ids' is i64"});
+  expect_error([&] { g.softmax("sm", ids); }, ErrorCode::kTypeMismatch, {"node 'sm' (softmax)", "'ids' is i64"});
+  auto c = g.constant("w", Tensor::from_i64({3, 3}, std::vector<std::int64_t>(9, 1)));
+  expect_error([&] { g.dense("d", x, c); }, ErrorCode::kTypeMismatch, {"node 'd' (dense): input 1 'w' is i64"});
+}
+
+TEST(GraphValidation, TypedOpsCheckDtypes) {
+  GraphBuilder g;
+  auto x = g.input("x", {2, 3});
+  auto ids = g.input("ids", {2, 3}, DType::kI64);
+  auto mask = g.input("mask", {2, 3}, DType::kBool);
+  expect_error([&] { g.equal("eq", x, ids); }, ErrorCode::kTypeMismatch,
+               {"node 'eq' (equal): inputs 'x' (f32) and 'ids' (i64) have different dtypes"});
+  expect_error([&] { g.where("w", x, x, x); }, ErrorCode::kTypeMismatch,
+               {"node 'w' (where): the condition 'x' (f32) must be bool"});
+  expect_error([&] { g.where("w", mask, x, ids); }, ErrorCode::kTypeMismatch,
+               {"node 'w' (where): inputs 'x' (f32) and 'ids' (i64) have different dtypes"});
+  expect_error([&] { g.cast("c", x, DType::kBF16); }, ErrorCode::kInvalidArgument,
+               {"node 'c' (cast): cannot cast to bf16"});
+  // The accepted combinations give the documented output dtypes.
+  EXPECT_EQ(g.dtype(g.equal("eq_f", x, x)), DType::kBool);
+  EXPECT_EQ(g.dtype(g.equal("eq_i", ids, ids)), DType::kBool);
+  EXPECT_EQ(g.dtype(g.equal("eq_b", mask, mask)), DType::kBool);
+  EXPECT_EQ(g.dtype(g.where("w_i", mask, ids, ids)), DType::kI64);
+  EXPECT_EQ(g.dtype(g.where("w_b", mask, mask, mask)), DType::kBool);
+  EXPECT_EQ(g.dtype(g.cast("c_i", x, DType::kI64)), DType::kI64);
+  EXPECT_EQ(g.dtype(g.expand("e_b", mask, {4, 2, 3})), DType::kBool);
+}
+
+TEST(GraphValidation, ElementwiseShapeAndAttributeErrors) {
+  GraphBuilder g;
+  auto x = g.input("x", {3});
+  auto y = g.input("y", {4});
+  auto m = g.input("m", {2, 1}, DType::kBool);
+  expect_error([&] { g.where("w", m, x, y); }, ErrorCode::kShapeMismatch,
+               {"node 'w' (where): 'm' [2,1], 'x' [3], 'y' [4] do not broadcast", "3 vs 4"});
+  expect_error(
+      [&] {
+        g.expand("e", x, {2, 4});
+      },
+      ErrorCode::kShapeMismatch, {"node 'e' (expand): input 'x' [3], the target shape [2,4] do not broadcast"});
+  expect_error(
+      [&] {
+        g.expand("e", x, {-1, 3});
+      },
+      ErrorCode::kInvalidArgument, {"node 'e' (expand): target shape dims must be >= 0, got -1"});
+  expect_error([&] { g.binary("p", BinaryOpKind::kPow, x, y); }, ErrorCode::kShapeMismatch,
+               {"node 'p' (binary)", "'x' [3] and 'y' [4]"});
+  expect_error([&] { g.unary("u", UnaryOpKind::kClip, x); }, ErrorCode::kInvalidArgument,
+               {"node 'u' (unary): clip takes bounds: use GraphBuilder::clip"});
+  expect_error([&] { g.unary("u", UnaryOpKind::kHardSigmoid, x); }, ErrorCode::kInvalidArgument,
+               {"node 'u' (unary): hard_sigmoid takes alpha and beta: use GraphBuilder::hard_sigmoid"});
+  expect_error([&] { g.unary("u", static_cast<UnaryOpKind>(42), x); }, ErrorCode::kInvalidArgument,
+               {"node 'u' (unary): unknown UnaryOpKind value 42"});
+  expect_error([&] { g.binary("b", static_cast<BinaryOpKind>(42), x, x); }, ErrorCode::kInvalidArgument,
+               {"node 'b' (binary): unknown BinaryOpKind value 42"});
+  expect_error([&] { g.clip("c", x, 2.0f, 1.0f); }, ErrorCode::kInvalidArgument,
+               {"node 'c' (unary): clip needs lo <= hi, got lo = 2 and hi = 1"});
+  expect_error([&] { g.clip("c", x, NAN, 1.0f); }, ErrorCode::kInvalidArgument, {"clip needs lo <= hi", "nan"});
+  expect_error([&] { g.hard_sigmoid("h", x, INFINITY, 0.5f); }, ErrorCode::kInvalidArgument,
+               {"node 'h' (unary): hard_sigmoid needs finite alpha and beta"});
+  // One-sided and degenerate clips are fine.
+  EXPECT_EQ(g.shape_string(g.clip("c1", x, -INFINITY, 0.0f)), "[3]");
+  EXPECT_EQ(g.shape_string(g.clip("c2", x, 1.0f, 1.0f)), "[3]");
 }
 
 }  // namespace

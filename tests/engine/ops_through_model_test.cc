@@ -6,6 +6,11 @@
 
 #include <cmath>
 #include <cstring>
+#include <utility>
+#include <map>
+#include <iterator>
+#include <functional>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
@@ -716,6 +721,437 @@ TEST(OpsThroughModel, GatherBuildErrors) {
   auto big = g.input("big", {1, 1, 1, 1, 1, 1, 1, 2});
   auto idx3 = g.input("idx3", {1, 1}, DType::kI64);
   expect_error([&] { g.gather("g4", big, idx3, 0); }, ErrorCode::kShapeMismatch, {"node 'g4' (gather)", "rank 9"});
+}
+
+// --- pow, max, min; unary; equal, where, cast, expand ------------------------------------------------
+// Helpers for the dtype-generic ops: tensors of i64 and bool from vectors, and element access.
+Tensor i64_tensor(const Shape& shape, const std::vector<std::int64_t>& v) { return Tensor::from_i64(shape, v); }
+Tensor bool_tensor(const Shape& shape, const std::vector<int>& v) {
+  Tensor t(DType::kBool, shape);
+  for (std::size_t i = 0; i < v.size(); ++i) t.boolean()[i] = v[i] ? 1 : 0;
+  return t;
+}
+
+// Flat index of output element `flat` of shape `out` in an operand of shape `s` (NumPy broadcasting).
+std::int64_t broadcast_index(const Shape& out, const Shape& s, std::int64_t flat) {
+  std::int64_t off = 0, stride = 1;
+  for (int d = out.rank() - 1, sd = s.rank() - 1; d >= 0; --d, --sd) {
+    const std::int64_t idx = flat % out[d];
+    flat /= out[d];
+    if (sd < 0) continue;
+    if (s[sd] != 1) off += idx * stride;
+    stride *= s[sd];
+  }
+  return off;
+}
+
+TEST(OpsThroughModel, PowMaxMinBroadcast) {
+  // a [2,1,4] with both signs (and a NaN and a zero), b [3,1] = {2, 0.5, -1.5}: pow's exponent is
+  // broadcast along the last axis, so the vector paths for 2 and 0.5 run next to the scalar one.
+  Tensor a = random_tensor({2, 1, 4}, 1, 0.5f, 2.0f);
+  a.f32()[1] = -a.f32()[1];
+  a.f32()[2] = -1.25f;
+  a.f32()[5] = NAN;
+  a.f32()[6] = 0.0f;
+  Tensor b = Tensor::from_f32({3, 1}, {2.0f, 0.5f, -1.5f});
+  for (BinaryOpKind k : {BinaryOpKind::kPow, BinaryOpKind::kMax, BinaryOpKind::kMin}) {
+    GraphBuilder g;
+    auto av = g.input("a", {2, 1, 4});
+    auto bv = g.input("b", {3, 1});
+    g.output("y", g.binary("op", k, av, bv));
+    Tensor y = run_once(g.build(), {{"a", a}, {"b", b}});
+    ASSERT_EQ(y.shape(), (Shape{2, 3, 4}));
+    std::vector<double> want(24);
+    for (std::int64_t i = 0; i < 24; ++i) {
+      const double x = a.f32()[broadcast_index(y.shape(), a.shape(), i)];
+      const double z = b.f32()[broadcast_index(y.shape(), b.shape(), i)];
+      want[i] = k == BinaryOpKind::kPow   ? std::pow(x, z)
+                : std::isnan(x)           ? x
+                : k == BinaryOpKind::kMax ? std::max(x, z)
+                                          : std::min(x, z);
+    }
+    EXPECT_LT(max_abs_diff(y, want), 1e-6) << static_cast<int>(k);
+  }
+}
+
+TEST(OpsThroughModel, PowMaxMinLargeInParallel) {
+  Tensor a = random_tensor({64, 700}, 1, 0.1f, 3.0f), b = random_tensor({700}, 2, -2.0f, 2.0f);
+  for (BinaryOpKind k : {BinaryOpKind::kPow, BinaryOpKind::kMax, BinaryOpKind::kMin}) {
+    GraphBuilder g;
+    auto av = g.input("a", {"rows", 700});
+    g.output("y", g.binary("op", k, av, g.constant("b", b)));
+    CompileOptions o;
+    o.threads = 2;
+    Tensor y = run_once(g.build(), {{"a", a}}, "y", o);
+    std::vector<double> want(64 * 700);
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      const double x = a.f32()[i], z = b.f32()[i % 700];
+      want[i] = k == BinaryOpKind::kPow ? std::pow(x, z) : k == BinaryOpKind::kMax ? std::max(x, z) : std::min(x, z);
+    }
+    // pow within 1 ulp (2^-23 relative) of the exact value, plus the f32 rounding; max/min exact.
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      const double tol = k == BinaryOpKind::kPow ? 2.4e-7 * std::fabs(want[i]) : 0.0;
+      ASSERT_LE(std::fabs(y.f32()[i] - want[i]), tol) << static_cast<int>(k) << " element " << i;
+    }
+  }
+}
+
+TEST(OpsThroughModel, EveryUnaryKindLargeInParallelWithSpecialValues) {
+  struct Kind {
+    const char* name;
+    std::function<Value(GraphBuilder&, Value)> build;
+    std::function<double(double)> ref;
+    double rel;  // allowed |got - want| / max(|want|, tiny)
+  };
+  const std::vector<Kind> kinds = {
+      {"neg", [](GraphBuilder& g, Value x) { return g.unary("u", UnaryOpKind::kNeg, x); }, [](double x) { return -x; },
+       0.0},
+      {"abs", [](GraphBuilder& g, Value x) { return g.unary("u", UnaryOpKind::kAbs, x); },
+       [](double x) { return std::fabs(x); }, 0.0},
+      {"exp", [](GraphBuilder& g, Value x) { return g.unary("u", UnaryOpKind::kExp, x); },
+       [](double x) { return std::exp(x); }, 2.4e-7},
+      {"log", [](GraphBuilder& g, Value x) { return g.unary("u", UnaryOpKind::kLog, x); },
+       [](double x) { return std::log(x); }, 2.4e-7},
+      {"sqrt", [](GraphBuilder& g, Value x) { return g.unary("u", UnaryOpKind::kSqrt, x); },
+       [](double x) { return std::sqrt(x); }, 6e-8},
+      {"reciprocal", [](GraphBuilder& g, Value x) { return g.unary("u", UnaryOpKind::kReciprocal, x); },
+       [](double x) { return 1.0 / x; }, 6e-8},
+      {"erf", [](GraphBuilder& g, Value x) { return g.unary("u", UnaryOpKind::kErf, x); },
+       [](double x) { return std::erf(x); }, 1e-6},
+      {"clip", [](GraphBuilder& g, Value x) { return g.clip("u", x, -0.5f, 1.5f); },
+       [](double x) { return x < -0.5  ? -0.5
+                             : x > 1.5 ? 1.5
+                                       : x; }, 0.0},
+      {"hard_sigmoid", [](GraphBuilder& g, Value x) { return g.hard_sigmoid("u", x, 0.2f, 0.5f); },
+       [](double x) {
+         const double t = static_cast<double>(0.2f) * x + 0.5;
+         return t < 0 ? 0.0 : t > 1 ? 1.0 : t;
+       },
+       1.2e-7},
+  };
+  const std::int64_t n = 70001;  // > 4 blocks of kElementwiseGrain
+  Tensor x = random_tensor({n}, 5, -5.0f, 5.0f);
+  const float specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, -1.0f, 1e-40f, 100.0f};
+  for (std::size_t i = 0; i < std::size(specials); ++i) x.f32()[i * 9001] = specials[i];
+  for (const Kind& kind : kinds) {
+    GraphBuilder g;
+    auto xv = g.input("x", {"n"});
+    g.output("y", kind.build(g, xv));
+    CompileOptions o;
+    o.threads = 2;
+    Tensor y = run_once(g.build(), {{"x", x}}, "y", o);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double want = kind.ref(x.f32()[i]);
+      const float got = y.f32()[i];
+      const float want_f = static_cast<float>(want);
+      if (std::isnan(want_f) || std::isinf(want_f)) {
+        ASSERT_TRUE(std::isnan(want_f) ? std::isnan(got) : got == want_f)
+            << kind.name << "(" << x.f32()[i] << ") = " << got << ", want " << want;
+      } else {
+        ASSERT_LE(std::fabs(got - want), kind.rel * std::fabs(want) + 1e-44)
+            << kind.name << "(" << x.f32()[i] << ") = " << got << ", want " << want;
+      }
+    }
+  }
+}
+
+TEST(OpsThroughModel, UnaryRunsInPlace) {
+  // exp -> log -> neg: log may reuse exp's buffer (neg writes the caller's output directly), so the
+  // arena holds one buffer instead of two.
+  const std::int64_t n = 1000;
+  Tensor x = random_tensor({n}, 6, -3.0f, 3.0f);
+  GraphBuilder g;
+  auto xv = g.input("x", {n});
+  auto l = g.unary("l", UnaryOpKind::kLog, g.unary("e", UnaryOpKind::kExp, xv));
+  g.output("y", g.unary("neg", UnaryOpKind::kNeg, l));
+  Model m = compile(g.build());
+  Session session(m);
+  Tensor y = session.run({{"x", x}}).at("y");
+  std::vector<double> want(n);
+  for (std::int64_t i = 0; i < n; ++i) want[i] = -static_cast<double>(x.f32()[i]);
+  EXPECT_LT(max_abs_diff(y, want), 1e-6);
+  EXPECT_LE(session.arena_bytes(), static_cast<std::size_t>(n) * sizeof(float) + 64) << "not planned in place";
+}
+
+TEST(OpsThroughModel, AttentionMaskFromI64IdsThroughSession) {
+  // ids [b,1,s] i64 -> mask = (ids == 0) bool -> masked scores = where(mask, -1e9, scores) f32, plus
+  // the mask expanded over 2 heads, the ids as f32 and back, all as outputs of their own dtypes.
+  GraphBuilder g;
+  auto ids = g.input("ids", {"b", 1, "s"}, DType::kI64);
+  auto scores = g.input("scores", {"b", 2, "s"});
+  auto mask = g.equal("mask", ids, g.constant("pad", i64_tensor({}, {0})));
+  auto masked = g.where("masked", mask, g.constant("neg", Tensor::from_f32({}, {-1e9f})), scores);
+  auto ids_f = g.cast("ids_f", ids, DType::kF32);
+  g.output("masked", masked);
+  g.output("mask", g.expand("mask2", mask, {1, 2, 1}));
+  g.output("ids_f", ids_f);
+  g.output("ids_back", g.cast("ids_back", ids_f, DType::kI64));
+  g.output("nonzero", g.cast("nonzero", ids, DType::kBool));
+  EXPECT_EQ(g.dtype(mask), DType::kBool);
+  EXPECT_EQ(g.dtype(masked), DType::kF32);
+  EXPECT_EQ(g.shape_string(masked), "[b,2,s]");
+  Model m = compile(g.build());
+  Session session(m);
+  for (auto [b, s] : {std::pair<std::int64_t, std::int64_t>{2, 5}, {1, 1}, {3, 17}, {0, 4}, {2, 5}}) {
+    std::vector<std::int64_t> id_values(static_cast<std::size_t>(b * s));
+    for (std::size_t i = 0; i < id_values.size(); ++i)
+      id_values[i] = i % 3 == 0 ? 0 : static_cast<std::int64_t>(i) * 1000003 - 7;
+    Tensor idt = i64_tensor({b, 1, s}, id_values);
+    Tensor sc = random_tensor({b, 2, s}, 7);
+    auto out = session.run({{"ids", idt}, {"scores", sc}});
+    const Tensor& y = out.at("masked");
+    const Tensor& mk = out.at("mask");
+    ASSERT_EQ(y.dtype(), DType::kF32);
+    ASSERT_EQ(mk.dtype(), DType::kBool);
+    ASSERT_EQ(out.at("ids_f").dtype(), DType::kF32);
+    ASSERT_EQ(out.at("ids_back").dtype(), DType::kI64);
+    ASSERT_EQ(out.at("nonzero").dtype(), DType::kBool);
+    ASSERT_EQ(y.shape(), (Shape{b, 2, s}));
+    ASSERT_EQ(mk.shape(), (Shape{b, 2, s}));
+    for (std::int64_t q = 0; q < b; ++q) {
+      for (std::int64_t h = 0; h < 2; ++h) {
+        for (std::int64_t j = 0; j < s; ++j) {
+          const std::int64_t id = id_values[q * s + j], o = (q * 2 + h) * s + j;
+          EXPECT_EQ(mk.boolean()[o], id == 0 ? 1 : 0);
+          EXPECT_EQ(y.f32()[o], id == 0 ? -1e9f : sc.f32()[o]);
+        }
+      }
+    }
+    for (std::size_t i = 0; i < id_values.size(); ++i) {
+      const float as_f = static_cast<float>(static_cast<long double>(id_values[i]));
+      EXPECT_EQ(out.at("ids_f").f32()[i], as_f);
+      EXPECT_EQ(out.at("ids_back").i64()[i], static_cast<std::int64_t>(as_f));
+      EXPECT_EQ(out.at("nonzero").boolean()[i], id_values[i] != 0 ? 1 : 0);
+    }
+  }
+
+  // The zero-copy form with caller buffers of each dtype, and a buffer of the wrong dtype.
+  Tensor idt = i64_tensor({1, 1, 3}, {0, 5, 0}), sc = random_tensor({1, 2, 3}, 8);
+  Tensor masked_buf(DType::kF32, {1, 2, 3}), mask_buf(DType::kBool, {1, 2, 3}), back_buf(DType::kI64, {1, 1, 3});
+  const NamedInput inputs[] = {{"ids", idt}, {"scores", sc}};
+  const NamedOutput outputs[] = {
+      {"masked", masked_buf.view()}, {"mask", mask_buf.view()}, {"ids_back", back_buf.view()}};
+  session.run(inputs, outputs);
+  const std::uint8_t want_mask[] = {1, 0, 1, 1, 0, 1};
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(mask_buf.boolean()[i], want_mask[i]);
+    EXPECT_EQ(masked_buf.f32()[i], want_mask[i] ? -1e9f : sc.f32()[i]);
+  }
+  EXPECT_EQ(back_buf.i64()[1], 5);
+  Tensor wrong(DType::kF32, {1, 2, 3});
+  const NamedOutput wrong_outputs[] = {{"mask", wrong.view()}};
+  try {
+    session.run(inputs, wrong_outputs);
+    ADD_FAILURE() << "no error for an f32 buffer of a bool output";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kTypeMismatch) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bool"), std::string::npos) << e.what();
+  }
+  Tensor ids_as_f32 = random_tensor({1, 1, 3}, 9);
+  try {
+    session.run({{"ids", ids_as_f32}, {"scores", sc}});
+    ADD_FAILURE() << "no error for f32 ids";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kTypeMismatch) << e.what();
+    EXPECT_NE(std::string(e.what()).find("input 'ids' has dtype f32 but the graph expects i64"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(OpsThroughModel, WhereThreeWayBroadcastForEveryValueDtype) {
+  // cond [2,1,4] (input), x [3,1] (input), y [] (constant) -> [2,3,4].
+  const Shape cs{2, 1, 4}, xs{3, 1}, out{2, 3, 4};
+  Tensor cond = bool_tensor(cs, {1, 0, 0, 1, 1, 1, 0, 0});
+  for (DType t : {DType::kF32, DType::kI64, DType::kBool}) {
+    Tensor x, y;
+    if (t == DType::kF32) x = Tensor::from_f32(xs, {1.5f, -2.0f, NAN}), y = Tensor::from_f32({}, {7.0f});
+    if (t == DType::kI64) x = i64_tensor(xs, {INT64_MIN, 3, INT64_MAX}), y = i64_tensor({}, {-9});
+    if (t == DType::kBool) x = bool_tensor(xs, {1, 0, 1}), y = bool_tensor({}, {0});
+    GraphBuilder g;
+    auto c = g.input("c", {2, 1, 4}, DType::kBool);
+    auto xv = g.input("x", {3, 1}, t);
+    g.output("y", g.where("w", c, xv, g.constant("k", y)));
+    Tensor r = run_once(g.build(), {{"c", cond}, {"x", x}});
+    ASSERT_EQ(r.dtype(), t);
+    ASSERT_EQ(r.shape(), out);
+    const std::size_t size = dtype_size(t);
+    for (std::int64_t i = 0; i < out.numel(); ++i) {
+      const bool pick_x = cond.boolean()[broadcast_index(out, cs, i)] != 0;
+      const auto* want = static_cast<const std::byte*>(pick_x ? x.data() : y.data()) +
+                         (pick_x ? broadcast_index(out, xs, i) : 0) * static_cast<std::int64_t>(size);
+      EXPECT_EQ(std::memcmp(static_cast<const std::byte*>(r.data()) + i * static_cast<std::int64_t>(size), want, size),
+                0)
+          << to_string(t) << " element " << i;
+    }
+  }
+}
+
+TEST(OpsThroughModel, WhereReusesItsValueInputInPlace) {
+  // x is an intermediate used once, of the output's shape and dtype: where writes over it.
+  const std::int64_t n = 4096;
+  Tensor a = random_tensor({n}, 10), c_values(DType::kBool, {n});
+  for (std::int64_t i = 0; i < n; ++i) c_values.boolean()[i] = i % 3 == 0;
+  GraphBuilder g;
+  auto av = g.input("a", {n});
+  auto c = g.input("c", {n}, DType::kBool);
+  auto x = g.unary("x", UnaryOpKind::kNeg, av);
+  auto w = g.where("w", c, x, g.constant("zero", Tensor::from_f32({}, {0.0f})));
+  g.output("y", g.unary("y", UnaryOpKind::kAbs, w));
+  Model m = compile(g.build());
+  Session s(m);
+  Tensor y = s.run({{"a", a}, {"c", c_values}}).at("y");
+  std::vector<double> want(n);
+  for (std::int64_t i = 0; i < n; ++i) want[i] = i % 3 == 0 ? std::fabs(a.f32()[i]) : 0.0;
+  EXPECT_EQ(max_abs_diff(y, want), 0.0);
+  EXPECT_LE(s.arena_bytes(), static_cast<std::size_t>(n) * sizeof(float)) << "where was not planned in place";
+}
+
+TEST(OpsThroughModel, CastEveryPairThroughSession) {
+  const std::vector<float> f = {0.0f, -0.0f, 2.7f, -2.7f, 1e20f, -1e20f, NAN, INFINITY, -INFINITY, 1e-40f};
+  const std::vector<std::int64_t> l = {0, 1, -1, INT64_MAX, INT64_MIN, (std::int64_t{1} << 24) + 1, 42};
+  const std::vector<int> b = {0, 1, 1, 0};
+  const Tensor inputs[] = {Tensor::from_f32({static_cast<std::int64_t>(f.size())}, f),
+                           i64_tensor({static_cast<std::int64_t>(l.size())}, l),
+                           bool_tensor({static_cast<std::int64_t>(b.size())}, b)};
+  const DType dtypes[] = {DType::kF32, DType::kI64, DType::kBool};
+  for (int from = 0; from < 3; ++from) {
+    GraphBuilder g;
+    auto x = g.input("x", {"n"}, dtypes[from]);
+    for (DType to : dtypes) g.output(to_string(to), g.cast(std::string("to_") + to_string(to), x, to));
+    const Tensor& in = inputs[from];
+    auto out = Session(compile(g.build())).run({{"x", in}});
+    for (std::int64_t i = 0; i < in.numel(); ++i) {
+      // Reference: the source value as long double (exact for every f32, i64 and bool value).
+      long double v = 0;
+      bool is_nan = false;
+      if (from == 0) v = in.f32()[i], is_nan = std::isnan(in.f32()[i]);
+      if (from == 1) v = static_cast<long double>(in.i64()[i]);
+      if (from == 2) v = in.boolean()[i] ? 1 : 0;
+      const std::string what = std::string(to_string(dtypes[from])) + " element " + std::to_string(i);
+      if (is_nan) {
+        EXPECT_TRUE(std::isnan(out.at("f32").f32()[i])) << what;
+      } else {
+        EXPECT_EQ(out.at("f32").f32()[i], static_cast<float>(v)) << what;
+      }
+      std::int64_t want_i = 0;  // NaN -> 0, saturating, truncating
+      if (!is_nan) {
+        const long double t = std::trunc(v);
+        want_i = t >= 9223372036854775807.0L    ? INT64_MAX
+                 : t <= -9223372036854775808.0L ? INT64_MIN
+                                                : static_cast<std::int64_t>(t);
+      }
+      EXPECT_EQ(out.at("i64").i64()[i], want_i) << what;
+      EXPECT_EQ(out.at("bool").boolean()[i], is_nan || v != 0 ? 1 : 0) << what;
+    }
+  }
+}
+
+TEST(OpsThroughModel, ExpandBidirectionalAndSymbolic) {
+  {  // [3,1] with {2,1,4}: the 1 in the target keeps x's 3 -> [2,3,4]
+    Tensor x = random_tensor({3, 1}, 11);
+    GraphBuilder g;
+    auto xv = g.input("x", {3, 1});
+    g.output("y", g.expand("e", xv, {2, 1, 4}));
+    Tensor y = run_once(g.build(), {{"x", x}});
+    ASSERT_EQ(y.shape(), (Shape{2, 3, 4}));
+    std::vector<double> want(24);
+    for (std::int64_t i = 0; i < 24; ++i) want[i] = x.f32()[broadcast_index(y.shape(), x.shape(), i)];
+    EXPECT_EQ(max_abs_diff(y, want), 0.0);
+  }
+  {  // symbolic [n,1] i64 with {1,5} -> [n,5], for n = 0, 1, 4; and a bool scalar to [2,3]
+    GraphBuilder g;
+    auto xv = g.input("x", {"n", 1}, DType::kI64);
+    auto e = g.expand("e", xv, {1, 5});
+    EXPECT_EQ(g.shape_string(e), "[n,5]");
+    EXPECT_EQ(g.dtype(e), DType::kI64);
+    g.output("y", e);
+    g.output("flag", g.expand("f", g.constant("t", bool_tensor({}, {1})), {2, 3}));
+    Model m = compile(g.build());
+    Session s(m);
+    for (std::int64_t n : {0, 1, 4, 1}) {
+      std::vector<std::int64_t> v(static_cast<std::size_t>(n));
+      for (std::int64_t i = 0; i < n; ++i) v[i] = (i + 1) * -1000000007LL;
+      auto out = s.run({{"x", i64_tensor({n, 1}, v)}});
+      const Tensor& y = out.at("y");
+      ASSERT_EQ(y.shape(), (Shape{n, 5}));
+      for (std::int64_t i = 0; i < n * 5; ++i) EXPECT_EQ(y.i64()[i], v[i / 5]);
+      ASSERT_EQ(out.at("flag").shape(), (Shape{2, 3}));
+      for (int i = 0; i < 6; ++i) EXPECT_EQ(out.at("flag").boolean()[i], 1);
+    }
+  }
+  {  // a target smaller than x in some dims: x [3,4] with {1} -> [3,4], a copy of x
+    Tensor x = random_tensor({3, 4}, 12);
+    GraphBuilder g;
+    g.output("y", g.expand("e", g.input("x", {3, 4}), {1}));
+    Tensor y = run_once(g.build(), {{"x", x}});
+    ASSERT_EQ(y.shape(), (Shape{3, 4}));
+    EXPECT_EQ(max_abs_diff(y, test::to_double(x)), 0.0);
+  }
+}
+
+TEST(OpsThroughModel, TypedOpsOnLargeTensorsInParallel) {
+  // [300, 200] = 60000 elements, above four parallel blocks, with broadcasting in every op.
+  const std::int64_t rows = 300, cols = 200;
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(rows * cols)), row_ids(static_cast<std::size_t>(cols));
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>((i * 7919) % 13);
+  for (std::size_t j = 0; j < row_ids.size(); ++j) row_ids[j] = static_cast<std::int64_t>(j % 13);
+  Tensor scores = random_tensor({rows, cols}, 13), col = random_tensor({rows, 1}, 14);
+  GraphBuilder g;
+  auto idv = g.input("ids", {"r", cols}, DType::kI64);
+  auto sv = g.input("scores", {"r", cols});
+  auto colv = g.input("col", {"r", 1});
+  auto eq = g.equal("eq", idv, g.constant("row_ids", i64_tensor({cols}, row_ids)));  // [r, c] bool
+  auto w = g.where("w", eq, sv, colv);                                               // [r, c] f32
+  g.output("eq", eq);
+  g.output("w", w);
+  g.output("cast", g.cast("c", idv, DType::kF32));
+  g.output("expand", g.expand("e", colv, {1, cols}));
+  CompileOptions o;
+  o.threads = 2;
+  Model m = compile(g.build(), o);
+  auto out = Session(m).run({{"ids", i64_tensor({rows, cols}, ids)}, {"scores", scores}, {"col", col}});
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const std::int64_t i = r * cols + c;
+      const bool same = ids[i] == row_ids[c];
+      ASSERT_EQ(out.at("eq").boolean()[i], same ? 1 : 0) << i;
+      ASSERT_EQ(out.at("w").f32()[i], same ? scores.f32()[i] : col.f32()[r]) << i;
+      ASSERT_EQ(out.at("cast").f32()[i], static_cast<float>(ids[i])) << i;
+      ASSERT_EQ(out.at("expand").f32()[i], col.f32()[r]) << i;
+    }
+  }
+}
+
+TEST(OpsThroughModel, WhereAndEqualWithSymbolicDims) {
+  GraphBuilder g;
+  auto c = g.input("c", {"b", 1}, DType::kBool);
+  auto x = g.input("x", {1, "s"});
+  auto y = g.input("y", {"b", "s"});
+  auto w = g.where("w", c, x, y);
+  EXPECT_EQ(g.shape_string(w), "[b,s]");
+  auto other = g.input("z", {"t"});
+  auto e = g.equal("e", x, other);  // s vs t: known only at run time
+  EXPECT_EQ(g.shape_string(e), "[1,?]");
+  g.output("w", w);
+  g.output("e", e);
+  Model m = compile(g.build());
+  Session s(m);
+  Tensor cv = bool_tensor({2, 1}, {0, 1}), xv = random_tensor({1, 3}, 15), yv = random_tensor({2, 3}, 16);
+  Tensor zv = Tensor::from_f32({1}, {xv.f32()[1]});  // t = 1 broadcasts against s = 3
+  auto out = s.run({{"c", cv}, {"x", xv}, {"y", yv}, {"z", zv}});
+  ASSERT_EQ(out.at("w").shape(), (Shape{2, 3}));
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(out.at("w").f32()[i], i < 3 ? yv.f32()[i] : xv.f32()[i % 3]);
+  ASSERT_EQ(out.at("e").shape(), (Shape{1, 3}));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(out.at("e").boolean()[i], i == 1 ? 1 : 0);
+  // s = 3 against t = 2 does not broadcast: the plan-time check names the node and both inputs.
+  try {
+    s.run({{"c", cv}, {"x", xv}, {"y", yv}, {"z", random_tensor({2}, 17)}});
+    ADD_FAILURE() << "no error for [1,3] == [2]";
+  } catch (const Error& err) {
+    EXPECT_EQ(err.code(), ErrorCode::kShapeMismatch);
+    EXPECT_NE(std::string(err.what()).find("node 'e' (equal): inputs 'x' [1,3] and 'z' [2]"), std::string::npos)
+        << err.what();
+  }
 }
 
 }  // namespace

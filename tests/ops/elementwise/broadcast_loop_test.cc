@@ -53,6 +53,37 @@ TEST(BroadcastLoop, MatchesNaiveIndexingOnRandomShapes) {
   }
 }
 
+TEST(BroadcastLoop, OneAndThreeOperandsMatchNaiveIndexing) {
+  std::mt19937 rng(4);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int rank = static_cast<int>(rng() % 6);
+    Shape out;
+    for (int d = 0; d < rank; ++d) out.push_back(1 + static_cast<std::int64_t>(rng() % 4));
+    Shape ops[3];
+    for (Shape& s : ops) {
+      const int r = static_cast<int>(rng() % (rank + 1));
+      for (int d = rank - r; d < rank; ++d) s.push_back(rng() % 3 == 0 ? 1 : out[d]);
+    }
+    const bool three = trial % 2 == 0;
+    const BroadcastLoop loop = three ? BroadcastLoop(out, {ops[0], ops[1], ops[2]}) : BroadcastLoop(out, {ops[0]});
+    const int count = three ? 3 : 1;
+    std::vector<int> seen(static_cast<std::size_t>(out.numel()), 0);
+    loop.for_each_run(0, out.numel(),
+                      [&](const std::int64_t* off, const std::int64_t* stride, std::int64_t y, std::int64_t n) {
+                        for (int k = 0; k < count; ++k) ASSERT_TRUE(stride[k] == 0 || stride[k] == 1);
+                        for (std::int64_t i = 0; i < n; ++i) {
+                          ++seen[static_cast<std::size_t>(y + i)];
+                          for (int k = 0; k < count; ++k) {
+                            ASSERT_EQ(off[k] + i * stride[k], naive_offset(out, ops[k], y + i))
+                                << out.to_string() << " operand " << k << " " << ops[k].to_string();
+                          }
+                        }
+                      });
+    for (int v : seen) EXPECT_EQ(v, 1);
+  }
+  EXPECT_THROW(BroadcastLoop(Shape{2}, {Shape{2}, Shape{2}, Shape{2}, Shape{2}}), Error);
+}
+
 TEST(BroadcastLoop, ZeroSizedAndScalarShapes) {
   const BroadcastLoop empty(Shape{3, 0}, {Shape{3, 0}, Shape{1}});
   EXPECT_EQ(empty.total(), 0);
