@@ -43,7 +43,7 @@ std::vector<std::int64_t> broadcast_index(const Shape& in, const Shape& out) {
   return index;
 }
 
-Tensor ints_tensor(const Shape& shape, const std::vector<SymDim>& values) {
+Tensor ints_tensor(const Shape& shape, const std::vector<SymInt>& values) {
   Tensor t(DType::kI64, shape);
   for (std::size_t i = 0; i < values.size(); ++i) t.i64()[i] = values[i].known() ? values[i].value : -1;
   return t;
@@ -53,22 +53,25 @@ Tensor ints_tensor(const Shape& shape, const std::vector<std::int64_t>& values) 
   return Tensor::from_i64(shape, values);
 }
 
-std::vector<std::int64_t> reshape_spec(const SymShape& in, const std::vector<SymDim>& target) {
+std::vector<std::int64_t> reshape_spec(const SymShape& in, const std::vector<SymInt>& target) {
   std::vector<std::int64_t> spec;
   bool inferred = false;
   for (std::size_t i = 0; i < target.size(); ++i) {
-    const SymDim& d = target[i];
+    const SymInt& d = target[i];
     if (d.known()) {
       if (d.value == -1) inferred = true;
       spec.push_back(d.value);
-    } else if (!d.symbol.empty() && i < in.size() && in[i] == d) {
+    } else if (i < in.size() && d.same_as(in[i])) {
       spec.push_back(0);
     } else if (!inferred) {
       spec.push_back(-1);
       inferred = true;
     } else {
       std::string text;
-      for (const SymDim& t : target) text += (text.empty() ? "" : ",") + (t.known() ? std::to_string(t.value) : t.symbol.empty() ? std::string("?") : t.symbol);
+      for (const SymInt& t : target)
+        text += (text.empty() ? "" : ",") + (t.known()          ? std::to_string(t.value)
+                                             : t.symbol.empty() ? std::string("?")
+                                                                : t.symbol);
       throw Error(ErrorCode::kUnsupported, "the reshape target [" + text + "] of an input of shape " +
                                                detail::to_string(in) +
                                                " has more than one size known only at run time; give concrete input "

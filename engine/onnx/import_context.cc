@@ -34,7 +34,9 @@ const ImportedValue& NodeContext::input(std::size_t i) const {
 const Tensor& NodeContext::const_tensor(std::size_t i) const {
   const ImportedValue& v = input(i);
   const std::string& n = node_.input(static_cast<int>(i));
-  if (!v.is_const) unsupported("input " + std::to_string(i) + " '" + n + "' must be a constant (an initializer or computed from constants)");
+  if (!v.is_const)
+    unsupported("input " + std::to_string(i) + " '" + n +
+                "' must be a constant (an initializer or computed from constants)");
   if (v.has_symbols()) {
     unsupported("input " + std::to_string(i) + " '" + n +
                 "' depends on a symbolic input dim; give concrete input shapes (OnnxImportOptions::input_shapes)");
@@ -42,16 +44,18 @@ const Tensor& NodeContext::const_tensor(std::size_t i) const {
   return v.data;
 }
 
-std::vector<SymDim> NodeContext::sym_ints(std::size_t i) const {
+std::vector<SymInt> NodeContext::sym_ints(std::size_t i) const {
   const ImportedValue& v = input(i);
   const std::string& n = node_.input(static_cast<int>(i));
-  if (!v.is_const) unsupported("input " + std::to_string(i) + " '" + n + "' must be a constant (an initializer or computed from constants)");
+  if (!v.is_const)
+    unsupported("input " + std::to_string(i) + " '" + n +
+                "' must be a constant (an initializer or computed from constants)");
   if (v.data.dtype() != DType::kI64) {
     invalid("input " + std::to_string(i) + " '" + n + "' must be int64, got " + to_string(v.data.dtype()));
   }
   if (v.has_symbols()) return v.sym;
-  std::vector<SymDim> out;
-  for (std::int64_t k = 0; k < v.data.numel(); ++k) out.push_back({v.data.i64()[k], {}});
+  std::vector<SymInt> out;
+  for (std::int64_t k = 0; k < v.data.numel(); ++k) out.push_back(SymInt::of(v.data.i64()[k]));
   return out;
 }
 
@@ -67,8 +71,8 @@ std::vector<std::int64_t> NodeContext::const_ints(std::size_t i) const {
 float NodeContext::const_scalar(std::size_t i) const {
   const Tensor& t = const_tensor(i);
   if (t.numel() != 1) {
-    invalid("input " + std::to_string(i) + " '" + node_.input(static_cast<int>(i)) + "' must hold one value, has shape " +
-            t.shape().to_string());
+    invalid("input " + std::to_string(i) + " '" + node_.input(static_cast<int>(i)) +
+            "' must hold one value, has shape " + t.shape().to_string());
   }
   switch (t.dtype()) {
     case DType::kF32: return t.f32()[0];
@@ -129,10 +133,10 @@ const char* attr_type_name(int t) {
 }
 }  // namespace
 
-#define QUARKS_ATTR_CHECK(a, T)                                                                          \
-  if ((a)->type() != onnx::AttributeProto::T) {                                                          \
+#define QUARKS_ATTR_CHECK(a, T)                                                                        \
+  if ((a)->type() != onnx::AttributeProto::T) {                                                        \
     invalid("attribute '" + name + "' must be " + attr_type_name(onnx::AttributeProto::T) + ", got " + \
-            attr_type_name((a)->type()));                                                                \
+            attr_type_name((a)->type()));                                                              \
   }
 
 std::int64_t NodeContext::attr_int(const std::string& name, std::optional<std::int64_t> def) const {
@@ -201,13 +205,13 @@ void NodeContext::set_output(std::size_t i, Value v) {
   (*state_.values)[node_.output(static_cast<int>(i))] = std::move(out);
 }
 
-void NodeContext::set_const_output(std::size_t i, Tensor t, std::vector<SymDim> sym) {
+void NodeContext::set_const_output(std::size_t i, Tensor t, std::vector<SymInt> sym) {
   if (!wants_output(i)) return;
   ImportedValue out;
   out.is_const = true;
   out.data = std::move(t);
   bool any_symbol = false;
-  for (const SymDim& d : sym) any_symbol = any_symbol || !d.known();
+  for (const SymInt& d : sym) any_symbol = any_symbol || !d.known();
   if (any_symbol) out.sym = std::move(sym);
   (*state_.values)[node_.output(static_cast<int>(i))] = std::move(out);
 }

@@ -31,10 +31,28 @@ namespace quarks::onnx_import {
 using detail::SymDim;
 using detail::SymShape;
 
+/// One element of a folded integer constant: a known value (any sign), or a value known only at run
+/// time — named when it is a symbolic input dim ("seq"), anonymous otherwise (e.g. seq / 4).
+struct SymInt {
+  std::int64_t value = 0;
+  std::string symbol;
+  bool is_known = true;
+
+  bool known() const noexcept { return is_known; }
+  static SymInt of(std::int64_t v) { return {v, {}, true}; }
+  static SymInt unknown(std::string symbol = {}) { return {0, std::move(symbol), false}; }
+  static SymInt from_dim(const SymDim& d) { return d.known() ? of(d.value) : unknown(d.symbol); }
+  /// True when this is the same (possibly symbolic) size as dim `d`.
+  bool same_as(const SymDim& d) const {
+    return known() ? d.known() && d.value == value : !d.known() && !symbol.empty() && d.symbol == symbol;
+  }
+  friend bool operator==(const SymInt&, const SymInt&) = default;
+};
+
 struct ImportedValue {
   bool is_const = false;
-  Tensor data;               ///< constants: the data (f32, i64 or bool)
-  std::vector<SymDim> sym;   ///< i64 constants with symbolic elements: one entry per element, else empty
+  Tensor data;                 ///< constants: the data (f32, i64 or bool)
+  std::vector<SymInt> sym;     ///< i64 constants with symbolic elements: one entry per element, else empty
   std::optional<Value> value;  ///< runtime values; for constants, once materialised in the builder
 
   bool has_symbols() const { return !sym.empty(); }
@@ -66,11 +84,11 @@ class NodeContext {
   /// Throws "input i is required" when absent.
   const ImportedValue& input(std::size_t i) const;
   bool is_const(std::size_t i) const { return has_input(i) && input(i).is_const; }
-  const Tensor& const_tensor(std::size_t i) const;  ///< throws unless constant without symbols
+  const Tensor& const_tensor(std::size_t i) const;            ///< throws unless constant without symbols
   std::vector<std::int64_t> const_ints(std::size_t i) const;  ///< an i64 constant's values
-  std::vector<SymDim> sym_ints(std::size_t i) const;          ///< i64 constant, symbols allowed
+  std::vector<SymInt> sym_ints(std::size_t i) const;          ///< i64 constant, symbols allowed
   float const_scalar(std::size_t i) const;                    ///< a one-element f32/i64 constant
-  Value runtime(std::size_t i);  ///< as a builder Value (constants are materialised once)
+  Value runtime(std::size_t i);                               ///< as a builder Value (constants are materialised once)
   SymShape shape(std::size_t i) const;
   DType dtype(std::size_t i) const;
   int rank(std::size_t i) const { return static_cast<int>(shape(i).size()); }
@@ -89,7 +107,7 @@ class NodeContext {
   std::size_t output_count() const;
   bool wants_output(std::size_t i) const;  ///< the node names output i (it may be omitted)
   void set_output(std::size_t i, Value v);
-  void set_const_output(std::size_t i, Tensor t, std::vector<SymDim> sym = {});
+  void set_const_output(std::size_t i, Tensor t, std::vector<SymInt> sym = {});
 
   [[noreturn]] void fail(ErrorCode code, const std::string& message) const;
   [[noreturn]] void unsupported(const std::string& message) const { fail(ErrorCode::kUnsupported, message); }

@@ -26,27 +26,28 @@ BinaryOpKind binary_kind(const std::string& op) {
 void require_f32(NodeContext& ctx, std::size_t i) {
   if (ctx.dtype(i) != DType::kF32) {
     ctx.unsupported("input " + std::to_string(i) + " '" + ctx.node().input(static_cast<int>(i)) + "' is " +
-                    to_string(ctx.dtype(i)) + "; quarks computes this op in f32 at run time (integer tensors are "
+                    to_string(ctx.dtype(i)) +
+                    "; quarks computes this op in f32 at run time (integer tensors are "
                     "supported when they can be folded at import)");
   }
 }
 
-// One symbolic integer op on two SymDims: exact when both are known, a few identities otherwise.
-SymDim int_op(BinaryOpKind k, const SymDim& a, const SymDim& b) {
+// One symbolic integer op on two SymInts: exact when both are known, a few identities otherwise.
+SymInt int_op(BinaryOpKind k, const SymInt& a, const SymInt& b) {
   if (a.known() && b.known()) {
     switch (k) {
-      case BinaryOpKind::kAdd: return {a.value + b.value, {}};
-      case BinaryOpKind::kSub: return {a.value - b.value, {}};
-      case BinaryOpKind::kMul: return {a.value * b.value, {}};
+      case BinaryOpKind::kAdd: return SymInt::of(a.value + b.value);
+      case BinaryOpKind::kSub: return SymInt::of(a.value - b.value);
+      case BinaryOpKind::kMul: return SymInt::of(a.value * b.value);
       case BinaryOpKind::kDiv:
         if (b.value == 0) throw Error(ErrorCode::kInvalidArgument, "integer division by zero");
-        return {a.value / b.value, {}};
-      case BinaryOpKind::kMax: return {std::max(a.value, b.value), {}};
-      case BinaryOpKind::kMin: return {std::min(a.value, b.value), {}};
+        return SymInt::of(a.value / b.value);
+      case BinaryOpKind::kMax: return SymInt::of(std::max(a.value, b.value));
+      case BinaryOpKind::kMin: return SymInt::of(std::min(a.value, b.value));
       case BinaryOpKind::kPow: {
         std::int64_t r = 1;
         for (std::int64_t e = 0; e < b.value; ++e) r *= a.value;
-        return {r, {}};
+        return SymInt::of(r);
       }
     }
   }
@@ -54,7 +55,7 @@ SymDim int_op(BinaryOpKind k, const SymDim& a, const SymDim& b) {
   if (k == BinaryOpKind::kAdd && a.known() && a.value == 0) return b;
   if ((k == BinaryOpKind::kMul || k == BinaryOpKind::kDiv) && b.known() && b.value == 1) return a;
   if (k == BinaryOpKind::kMul && a.known() && a.value == 1) return b;
-  return {-1, {}};  // known only at run time
+  return SymInt::unknown();
 }
 
 // Broadcasts the i64 constants of inputs 0 and 1 (symbols allowed) through `f`.
@@ -62,11 +63,11 @@ template <class F>
 bool fold_ints(NodeContext& ctx, F f, DType out_dtype) {
   for (std::size_t i = 0; i < 2; ++i)
     if (ctx.input(i).data.dtype() != DType::kI64) return false;
-  const std::vector<SymDim> a = ctx.sym_ints(0), b = ctx.sym_ints(1);
+  const std::vector<SymInt> a = ctx.sym_ints(0), b = ctx.sym_ints(1);
   const Shape sa = ctx.input(0).data.shape(), sb = ctx.input(1).data.shape();
   const Shape out = broadcast_shape(sa, sb);
   const auto ia = broadcast_index(sa, out), ib = broadcast_index(sb, out);
-  std::vector<SymDim> r;
+  std::vector<SymInt> r;
   for (std::size_t k = 0; k < ia.size(); ++k) r.push_back(f(a[ia[k]], b[ib[k]]));
   if (out_dtype == DType::kBool) {
     Tensor t(DType::kBool, out);
@@ -115,7 +116,8 @@ void map_binary(NodeContext& ctx) {
 bool fold_binary(NodeContext& ctx) {
   if (ctx.input_count() != 2) return false;
   const BinaryOpKind k = binary_kind(ctx.op_type());
-  return fold_ints(ctx, [k](const SymDim& a, const SymDim& b) { return int_op(k, a, b); }, DType::kI64);
+  return fold_ints(
+      ctx, [k](const SymInt& a, const SymInt& b) { return int_op(k, a, b); }, DType::kI64);
 }
 
 void map_equal(NodeContext& ctx) { ctx.set_output(0, ctx.b().equal(ctx.name(), ctx.runtime(0), ctx.runtime(1))); }
@@ -123,10 +125,10 @@ void map_equal(NodeContext& ctx) { ctx.set_output(0, ctx.b().equal(ctx.name(), c
 bool fold_equal(NodeContext& ctx) {
   return fold_ints(
       ctx,
-      [](const SymDim& a, const SymDim& b) -> SymDim {
-        if (a.known() && b.known()) return {a.value == b.value ? 1 : 0, {}};
-        if (!a.symbol.empty() && a == b) return {1, {}};
-        return {-1, {}};
+      [](const SymInt& a, const SymInt& b) -> SymInt {
+        if (a.known() && b.known()) return SymInt::of(a.value == b.value ? 1 : 0);
+        if (!a.symbol.empty() && a == b) return SymInt::of(1);
+        return SymInt::unknown();
       },
       DType::kBool);
 }
@@ -139,11 +141,11 @@ bool fold_where(NodeContext& ctx) {
   const Tensor& c = ctx.const_tensor(0);
   if (c.dtype() != DType::kBool || ctx.input(1).data.dtype() != DType::kI64 || ctx.input(2).data.dtype() != DType::kI64)
     return false;
-  const std::vector<SymDim> x = ctx.sym_ints(1), y = ctx.sym_ints(2);
+  const std::vector<SymInt> x = ctx.sym_ints(1), y = ctx.sym_ints(2);
   const Shape sx = ctx.input(1).data.shape(), sy = ctx.input(2).data.shape();
   const Shape out = broadcast_shape(broadcast_shape(c.shape(), sx), sy);
   const auto ic = broadcast_index(c.shape(), out), ix = broadcast_index(sx, out), iy = broadcast_index(sy, out);
-  std::vector<SymDim> r;
+  std::vector<SymInt> r;
   for (std::size_t k = 0; k < ic.size(); ++k) r.push_back(c.boolean()[ic[k]] ? x[ix[k]] : y[iy[k]]);
   ctx.set_const_output(0, ints_tensor(out, r), r);
   return true;
@@ -181,8 +183,10 @@ bool fold_cast(NodeContext& ctx) {
   Tensor t(to, in.data.shape());
   for (std::int64_t k = 0; k < t.numel(); ++k) {
     const std::int64_t v = in.data.i64()[k];
-    if (to == DType::kF32) t.f32()[k] = static_cast<float>(v);
-    else t.boolean()[k] = v != 0;
+    if (to == DType::kF32)
+      t.f32()[k] = static_cast<float>(v);
+    else
+      t.boolean()[k] = v != 0;
   }
   ctx.set_const_output(0, t);
   return true;
@@ -208,6 +212,20 @@ void map_unary(NodeContext& ctx) {
   ctx.set_output(0, ctx.b().unary(ctx.name(), k, ctx.runtime(0)));
 }
 
+bool fold_unary(NodeContext& ctx) {
+  // Integer negation and absolute value of shape values; float constants fold through the engine.
+  const ImportedValue& in = ctx.input(0);
+  const std::string& op = ctx.op_type();
+  if (in.data.dtype() != DType::kI64 || (op != "Neg" && op != "Abs")) return false;
+  std::vector<SymInt> v = ctx.sym_ints(0);
+  for (SymInt& d : v) {
+    if (!d.known()) return false;
+    d.value = op == "Neg" ? -d.value : std::abs(d.value);
+  }
+  ctx.set_const_output(0, ints_tensor(in.data.shape(), v), v);
+  return true;
+}
+
 void map_activation(NodeContext& ctx) {
   require_f32(ctx, 0);
   const std::string& op = ctx.op_type();
@@ -222,12 +240,15 @@ void map_activation(NodeContext& ctx) {
     f = Activation::leaky_relu(ctx.attr_float("alpha", 0.01f));
   } else if (op == "Gelu") {
     const std::string approx = ctx.attr_string("approximate", "none");
-    if (approx == "none") f = Activation::gelu();
-    else if (approx == "tanh") f = Activation::gelu_tanh();
-    else ctx.invalid("attribute 'approximate' must be \"none\" or \"tanh\", got \"" + approx + "\"");
+    if (approx == "none")
+      f = Activation::gelu();
+    else if (approx == "tanh")
+      f = Activation::gelu_tanh();
+    else
+      ctx.invalid("attribute 'approximate' must be \"none\" or \"tanh\", got \"" + approx + "\"");
   } else if (op == "HardSigmoid") {
-    return ctx.set_output(
-        0, ctx.b().hard_sigmoid(ctx.name(), ctx.runtime(0), ctx.attr_float("alpha", 0.2f), ctx.attr_float("beta", 0.5f)));
+    return ctx.set_output(0, ctx.b().hard_sigmoid(ctx.name(), ctx.runtime(0), ctx.attr_float("alpha", 0.2f),
+                                                  ctx.attr_float("beta", 0.5f)));
   }
   ctx.set_output(0, ctx.b().activation(ctx.name(), ctx.runtime(0), f));
 }

@@ -3,7 +3,9 @@
 // prepacked at compile time); products of two runtime tensors become matmul.
 #include <onnx/onnx_pb.h>
 
+#include "engine/onnx/host_eval.hpp"
 #include "engine/onnx/mappers.hpp"
+#include "engine/shape_utils.hpp"
 
 namespace quarks::onnx_import {
 namespace {
@@ -16,6 +18,12 @@ Tensor transpose_2d(const Tensor& w) {
   return t;
 }
 
+SymShape ctx_shape_of(NodeContext& ctx, Value v) {
+  SymShape s;
+  for (const Dim& d : ctx.b().dims(v)) s.push_back({d.value, d.symbol});
+  return s;
+}
+
 Tensor scaled(const Tensor& w, float alpha) {
   if (alpha == 1.0f) return w;
   Tensor t = w.clone();
@@ -23,8 +31,8 @@ Tensor scaled(const Tensor& w, float alpha) {
   return t;
 }
 
-void require_f32_inputs(NodeContext& ctx) {
-  for (std::size_t i = 0; i < ctx.input_count(); ++i) {
+void require_f32_inputs(NodeContext& ctx, std::size_t count = SIZE_MAX) {
+  for (std::size_t i = 0; i < std::min(count, ctx.input_count()); ++i) {
     if (ctx.has_input(i) && ctx.dtype(i) != DType::kF32) {
       ctx.unsupported("input " + std::to_string(i) + " is " + to_string(ctx.dtype(i)) + "; this op runs in f32");
     }
@@ -89,16 +97,19 @@ void map_gemm(NodeContext& ctx) {
     Value y = ctx.b().dense(has_c ? ctx.sub("dense") : ctx.name(), a, wv);
     if (has_c) {
       Value c = ctx.runtime(2);
-      if (beta != 1.0f) c = ctx.b().mul(ctx.sub("beta"), c, ctx.b().constant(ctx.sub("beta_c"), Tensor::from_f32(Shape{}, {beta})));
+      if (beta != 1.0f)
+        c = ctx.b().mul(ctx.sub("beta"), c, ctx.b().constant(ctx.sub("beta_c"), Tensor::from_f32(Shape{}, {beta})));
       y = ctx.b().add(ctx.name(), y, c);
     }
     return ctx.set_output(0, y);
   }
   Value y = ctx.b().matmul(ctx.sub("matmul"), a, ctx.runtime(1), false, trans_b);
-  if (alpha != 1.0f) y = ctx.b().mul(ctx.sub("alpha"), y, ctx.b().constant(ctx.sub("alpha_c"), Tensor::from_f32(Shape{}, {alpha})));
+  if (alpha != 1.0f)
+    y = ctx.b().mul(ctx.sub("alpha"), y, ctx.b().constant(ctx.sub("alpha_c"), Tensor::from_f32(Shape{}, {alpha})));
   if (has_c) {
     Value c = ctx.runtime(2);
-    if (beta != 1.0f) c = ctx.b().mul(ctx.sub("beta"), c, ctx.b().constant(ctx.sub("beta_c"), Tensor::from_f32(Shape{}, {beta})));
+    if (beta != 1.0f)
+      c = ctx.b().mul(ctx.sub("beta"), c, ctx.b().constant(ctx.sub("beta_c"), Tensor::from_f32(Shape{}, {beta})));
     y = ctx.b().add(ctx.sub("add"), y, c);
   }
   ctx.set_output(0, ctx.b().activation(ctx.name(), y, Activation::identity()));
@@ -111,33 +122,83 @@ void map_softmax(NodeContext& ctx) {
   ctx.set_output(0, ctx.b().softmax(ctx.name(), ctx.runtime(0), axis));
 }
 
+// LayerNormalization over the dims from `axis` on: flattened to one last axis for quarks'
+// layer_norm when axis is not the last; the optional Mean and InvStdDev outputs are computed with
+// separate reductions.
 void map_layer_norm(NodeContext& ctx) {
   require_f32_inputs(ctx);
-  for (std::size_t o = 1; o < ctx.output_count(); ++o)
-    if (ctx.wants_output(o)) ctx.unsupported("the Mean and InvStdDev outputs are not supported");
-  const int rank = ctx.rank(0);
+  const SymShape xs = ctx.shape(0);
+  const int rank = static_cast<int>(xs.size());
   std::int64_t axis = ctx.attr_int("axis", -1);
-  if (axis < -rank || axis >= rank) ctx.invalid("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  if (axis < -rank || axis >= rank)
+    ctx.invalid("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
   if (axis < 0) axis += rank;
   const float eps = ctx.attr_float("epsilon", 1e-5f);
+  const SymShape inner(xs.begin() + axis, xs.end());
+  const std::int64_t width = detail::known_numel(inner);
+  if (width < 0 && axis != rank - 1) ctx.unsupported("normalising over several symbolic dims is not supported");
+
+  // Scale and bias as [C] constants, broadcast to the normalised dims first if they are smaller.
+  auto channel_vector = [&](std::size_t i) {
+    const Tensor& t = ctx.const_tensor(i);
+    if (t.dtype() != DType::kF32) ctx.invalid("input " + std::to_string(i) + " must be float");
+    const std::int64_t c = width >= 0 ? width : t.numel();
+    Shape inner_shape;
+    if (width >= 0) {
+      for (const SymDim& d : inner) inner_shape.push_back(d.value);
+    } else {
+      inner_shape.push_back(c);
+    }
+    if (t.shape().rank() > inner_shape.rank())
+      ctx.fail(ErrorCode::kShapeMismatch, "input " + std::to_string(i) + " " + t.shape().to_string() +
+                                              " does not broadcast to the normalised dims " + inner_shape.to_string());
+    const Shape b = broadcast_shape(t.shape(), inner_shape);
+    if (!(b == inner_shape))
+      ctx.fail(ErrorCode::kShapeMismatch, "input " + std::to_string(i) + " " + t.shape().to_string() +
+                                              " does not broadcast to the normalised dims " + inner_shape.to_string());
+    const auto index = broadcast_index(t.shape(), inner_shape);
+    Tensor out(DType::kF32, Shape{c});
+    for (std::int64_t k = 0; k < c; ++k) out.f32()[k] = t.f32()[index[static_cast<std::size_t>(k)]];
+    return out;
+  };
+  Value x = ctx.runtime(0);
+  Value flat = x;
   if (axis != rank - 1) {
-    ctx.unsupported("normalising over several axes (axis " + std::to_string(axis) + " of rank " + std::to_string(rank) +
-                    ") is not supported; only the last axis");
+    std::vector<std::int64_t> spec(static_cast<std::size_t>(axis), 0);
+    spec.push_back(width);
+    flat = ctx.b().reshape(ctx.sub("flatten"), x, spec);
   }
   std::optional<Value> scale, bias;
-  auto vector_const = [&](std::size_t i) {
-    const Tensor& t = ctx.const_tensor(i);
-    return Tensor::from_f32(Shape{t.numel()}, std::span<const float>(t.f32(), static_cast<std::size_t>(t.numel())));
-  };
-  scale = ctx.b().constant(ctx.sub("scale"), vector_const(1));
-  if (ctx.has_input(2)) bias = ctx.b().constant(ctx.sub("bias"), vector_const(2));
-  ctx.set_output(0, ctx.b().layer_norm(ctx.name(), ctx.runtime(0), scale, bias, eps));
+  scale = ctx.b().constant(ctx.sub("scale"), channel_vector(1));
+  if (ctx.has_input(2)) bias = ctx.b().constant(ctx.sub("bias"), channel_vector(2));
+  Value y = ctx.b().layer_norm(axis != rank - 1 ? ctx.sub("norm") : ctx.name(), flat, scale, bias, eps);
+  if (axis != rank - 1) {
+    std::vector<SymInt> target;
+    for (const SymDim& d : xs) target.push_back(SymInt::from_dim(d));
+    y = ctx.b().reshape(ctx.name(), y, reshape_spec(ctx_shape_of(ctx, y), target));
+  }
+  ctx.set_output(0, y);
+  if (ctx.wants_output(1) || ctx.wants_output(2)) {
+    std::vector<int> axes;
+    for (int a = static_cast<int>(axis); a < rank; ++a) axes.push_back(a);
+    Value mean = ctx.b().reduce(ctx.sub("mean"), ReduceOpKind::kMean, x, axes, true);
+    ctx.set_output(1, mean);
+    if (ctx.wants_output(2)) {
+      Value d = ctx.b().sub(ctx.sub("centred"), x, mean);
+      Value var = ctx.b().reduce(ctx.sub("var"), ReduceOpKind::kMean,
+                                 ctx.b().activation(ctx.sub("sq"), d, Activation::square()), axes, true);
+      Value v_eps =
+          ctx.b().add(ctx.sub("var_eps"), var, ctx.b().constant(ctx.sub("eps"), Tensor::from_f32(Shape{}, {eps})));
+      Value sd = ctx.b().unary(ctx.sub("std"), UnaryOpKind::kSqrt, v_eps);
+      ctx.set_output(2, ctx.b().unary(ctx.sub("inv_std"), UnaryOpKind::kReciprocal, sd));
+    }
+  }
 }
 
 void map_reduce(NodeContext& ctx) {
-  require_f32_inputs(ctx);
+  require_f32_inputs(ctx, 1);  // input 1 (opset 13+ ReduceSum, 18+ others) holds the axes
   const std::string& op = ctx.op_type();
-  const ReduceOpKind k = op == "ReduceSum"   ? ReduceOpKind::kSum
+  const ReduceOpKind k = op == "ReduceSum"    ? ReduceOpKind::kSum
                          : op == "ReduceMean" ? ReduceOpKind::kMean
                          : op == "ReduceMax"  ? ReduceOpKind::kMax
                                               : ReduceOpKind::kMin;

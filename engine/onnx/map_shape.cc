@@ -7,9 +7,9 @@
 #include <numeric>
 
 #include "engine/onnx/host_eval.hpp"
-#include "engine/shape_utils.hpp"
 #include "engine/onnx/mappers.hpp"
 #include "engine/onnx/onnx_tensor.hpp"
+#include "engine/shape_utils.hpp"
 
 namespace quarks::onnx_import {
 namespace {
@@ -21,11 +21,12 @@ int norm_axis(NodeContext& ctx, std::int64_t axis, int rank, const char* what = 
   return static_cast<int>(axis < 0 ? axis + rank : axis);
 }
 
-Shape concrete(NodeContext& ctx, const std::vector<SymDim>& dims, const char* what) {
+Shape concrete(NodeContext& ctx, const std::vector<SymInt>& dims, const char* what) {
   Shape s;
-  for (const SymDim& d : dims) {
+  for (const SymInt& d : dims) {
     if (!d.known() || d.value < 0) {
-      ctx.unsupported(std::string(what) + " depends on a symbolic input dim; give concrete input shapes "
+      ctx.unsupported(std::string(what) +
+                      " depends on a symbolic input dim; give concrete input shapes "
                       "(OnnxImportOptions::input_shapes)");
     }
     s.push_back(d.value);
@@ -36,9 +37,8 @@ Shape concrete(NodeContext& ctx, const std::vector<SymDim>& dims, const char* wh
 // A constant with new dims and the same elements (Reshape, Flatten, Squeeze, Unsqueeze on constants).
 void set_reshaped_const(NodeContext& ctx, const ImportedValue& in, const Shape& shape) {
   if (shape.numel() != in.data.numel()) {
-    ctx.fail(ErrorCode::kShapeMismatch,
-             "cannot reshape " + in.data.shape().to_string() + " (" + std::to_string(in.data.numel()) + " elements) to " +
-                 shape.to_string());
+    ctx.fail(ErrorCode::kShapeMismatch, "cannot reshape " + in.data.shape().to_string() + " (" +
+                                            std::to_string(in.data.numel()) + " elements) to " + shape.to_string());
   }
   Tensor t(in.data.dtype(), shape);
   if (t.bytes()) std::memcpy(t.data(), in.data.data(), t.bytes());
@@ -46,12 +46,15 @@ void set_reshaped_const(NodeContext& ctx, const ImportedValue& in, const Shape& 
 }
 
 // Resolves ONNX reshape semantics (0 = copy, unless allowzero; -1 = infer) against a symbolic shape.
-std::vector<SymDim> resolve_target(NodeContext& ctx, const SymShape& in, std::vector<SymDim> target) {
+std::vector<SymInt> resolve_target(NodeContext& ctx, const SymShape& in, std::vector<SymInt> target) {
   const bool allowzero = ctx.attr_int("allowzero", 0) != 0;
   for (std::size_t i = 0; i < target.size(); ++i) {
+    if (target[i].known() && target[i].value == 0 && allowzero && !ctx.is_const(0)) {
+      ctx.unsupported("allowzero = 1 with a 0 in the shape (an empty dim) is not supported for runtime tensors");
+    }
     if (target[i].known() && target[i].value == 0 && !allowzero) {
       if (i >= in.size()) ctx.invalid("shape has 0 at position " + std::to_string(i) + " beyond the input's rank");
-      target[i] = in[i];
+      target[i] = SymInt::from_dim(in[i]);
     } else if (target[i].known() && target[i].value < -1) {
       ctx.invalid("shape has an invalid size " + std::to_string(target[i].value));
     }
@@ -75,16 +78,16 @@ std::vector<SymDim> resolve_target(NodeContext& ctx, const SymShape& in, std::ve
     if (known == 0 || total % known != 0) {
       ctx.fail(ErrorCode::kShapeMismatch, "cannot reshape " + detail::to_string(in) + " with -1 in the target");
     }
-    target[minus] = {total / known, {}};
+    target[minus] = SymInt::of(total / known);
   }
   return target;
 }
 
-SymShape apply_reshape(NodeContext& ctx, const std::vector<SymDim>& target_in) {
+std::vector<SymInt> apply_reshape(NodeContext& ctx, const std::vector<SymInt>& target_in) {
   return resolve_target(ctx, ctx.shape(0), target_in);
 }
 
-void emit_reshape(NodeContext& ctx, const std::vector<SymDim>& target) {
+void emit_reshape(NodeContext& ctx, const std::vector<SymInt>& target) {
   const SymShape in = ctx.shape(0);
   if (ctx.is_const(0)) {
     return set_reshaped_const(ctx, ctx.input(0), concrete(ctx, target, "the target shape"));
@@ -103,8 +106,8 @@ void map_shape(NodeContext& ctx) {
   };
   const int start = clampi(ctx.attr_int("start", 0));
   const int end = ctx.has_attr("end") ? clampi(ctx.attr_int("end")) : rank;
-  std::vector<SymDim> dims;
-  for (int i = start; i < end; ++i) dims.push_back(s[i]);
+  std::vector<SymInt> dims;
+  for (int i = start; i < end; ++i) dims.push_back(SymInt::from_dim(s[i]));
   ctx.set_const_output(0, ints_tensor(Shape{static_cast<std::int64_t>(dims.size())}, dims), dims);
 }
 
@@ -140,18 +143,21 @@ void map_constant(NodeContext& ctx) {
     const auto v = ctx.attr_ints("value_ints");
     return ctx.set_const_output(0, ints_tensor(Shape{static_cast<std::int64_t>(v.size())}, v));
   }
-  ctx.unsupported("needs one of the attributes value, value_float(s), value_int(s) (sparse and string values are "
-                  "not supported)");
+  ctx.unsupported(
+      "needs one of the attributes value, value_float(s), value_int(s) (sparse and string values are "
+      "not supported)");
 }
 
 void map_constant_of_shape(NodeContext& ctx) {
   const Shape shape = concrete(ctx, ctx.sym_ints(0), "the shape input");
-  if (shape.numel() > (std::int64_t{1} << 32)) ctx.unsupported("the output would have " + std::to_string(shape.numel()) + " elements");
+  if (shape.numel() > (std::int64_t{1} << 32))
+    ctx.unsupported("the output would have " + std::to_string(shape.numel()) + " elements");
   Tensor value = ctx.has_attr("value") ? ctx.attr_tensor("value") : Tensor::from_f32(Shape{1}, {0.0f});
   if (value.numel() != 1) ctx.invalid("attribute 'value' must hold one element, has " + value.shape().to_string());
   Tensor t(value.dtype(), shape);
   const std::size_t es = dtype_size(value.dtype());
-  for (std::int64_t k = 0; k < t.numel(); ++k) std::memcpy(static_cast<std::byte*>(t.data()) + k * es, value.data(), es);
+  for (std::int64_t k = 0; k < t.numel(); ++k)
+    std::memcpy(static_cast<std::byte*>(t.data()) + k * es, value.data(), es);
   ctx.set_const_output(0, t);
 }
 
@@ -169,8 +175,10 @@ void map_range(NodeContext& ctx) {
   const auto n = static_cast<std::int64_t>(count);
   Tensor t(dt, Shape{n});
   for (std::int64_t k = 0; k < n; ++k) {
-    if (dt == DType::kI64) t.i64()[k] = ctx.const_tensor(0).i64()[0] + k * ctx.const_tensor(2).i64()[0];
-    else t.f32()[k] = static_cast<float>(start + static_cast<double>(k) * delta);
+    if (dt == DType::kI64)
+      t.i64()[k] = ctx.const_tensor(0).i64()[0] + k * ctx.const_tensor(2).i64()[0];
+    else
+      t.f32()[k] = static_cast<float>(start + static_cast<double>(k) * delta);
   }
   ctx.set_const_output(0, t);
 }
@@ -191,18 +199,22 @@ void map_flatten(NodeContext& ctx) {
   const SymShape s = ctx.shape(0);
   const int rank = static_cast<int>(s.size());
   const std::int64_t a = ctx.attr_int("axis", 1);
-  if (a < -rank || a > rank) ctx.invalid("axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
+  if (a < -rank || a > rank)
+    ctx.invalid("axis " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
   const int axis = static_cast<int>(a < 0 ? a + rank : a);
   SymShape left(s.begin(), s.begin() + axis), right(s.begin() + axis, s.end());
-  auto product = [](const SymShape& p) -> SymDim {
-    if (p.size() == 1) return p[0];
+  // Each side as one size: known, a single symbolic dim, or -1 (inferred) — at most one -1.
+  auto product = [](const SymShape& p) -> SymInt {
+    if (p.size() == 1) return SymInt::from_dim(p[0]);
     const std::int64_t n = detail::known_numel(p);
-    return n >= 0 ? SymDim{n, {}} : SymDim{-1, {}};
+    return n >= 0 ? SymInt::of(n) : SymInt::unknown();
   };
-  SymDim l = product(left), r = product(right);
-  if (!l.known() && !r.known() && !(l.symbol.size() && axis == 1)) ctx.unsupported("both sides of the flatten are symbolic");
-  if (!l.known() && l.symbol.empty()) l = {-1, {}};
-  if (!r.known()) r = {-1, {}};
+  SymInt l = product(left), r = product(right);
+  if (!l.known() && l.symbol.empty() && !r.known() && r.symbol.empty()) {
+    ctx.unsupported("both sides of the flatten are symbolic; give concrete input shapes");
+  }
+  if (!l.known() && l.symbol.empty()) l = SymInt::of(-1);
+  if (!r.known() && (r.symbol.empty() || l.known())) r = SymInt::of(-1);
   emit_reshape(ctx, {l, r});
 }
 
@@ -228,13 +240,14 @@ void map_squeeze(NodeContext& ctx) {
   for (std::int64_t a : axes) {
     const int i = norm_axis(ctx, a, rank);
     if (!(s[i].known() && s[i].value == 1) && s[i].known()) {
-      ctx.fail(ErrorCode::kShapeMismatch, "cannot squeeze axis " + std::to_string(a) + " of size " + std::to_string(s[i].value));
+      ctx.fail(ErrorCode::kShapeMismatch,
+               "cannot squeeze axis " + std::to_string(a) + " of size " + std::to_string(s[i].value));
     }
     drop[i] = true;
   }
-  std::vector<SymDim> target;
+  std::vector<SymInt> target;
   for (int i = 0; i < rank; ++i)
-    if (!drop[i]) target.push_back(s[i]);
+    if (!drop[i]) target.push_back(SymInt::from_dim(s[i]));
   emit_reshape(ctx, target);
 }
 
@@ -253,9 +266,9 @@ void map_unsqueeze(NodeContext& ctx) {
     if (inserted[i]) ctx.invalid("axis " + std::to_string(a) + " is given twice");
     inserted[i] = true;
   }
-  std::vector<SymDim> target;
+  std::vector<SymInt> target;
   std::size_t k = 0;
-  for (int i = 0; i < out_rank; ++i) target.push_back(inserted[i] ? SymDim{1, {}} : s[k++]);
+  for (int i = 0; i < out_rank; ++i) target.push_back(inserted[i] ? SymInt::of(1) : SymInt::from_dim(s[k++]));
   emit_reshape(ctx, target);
 }
 
@@ -283,7 +296,7 @@ void map_concat(NodeContext& ctx) {
 
 bool fold_concat(NodeContext& ctx) {
   // Integer vectors (shape pieces), symbols kept; anything else folds through the engine.
-  std::vector<SymDim> all;
+  std::vector<SymInt> all;
   for (std::size_t i = 0; i < ctx.input_count(); ++i) {
     if (!ctx.has_input(i)) continue;
     if (ctx.input(i).data.dtype() != DType::kI64 || ctx.input(i).data.shape().rank() != 1) return false;
@@ -304,7 +317,8 @@ void map_split(NodeContext& ctx) {
     const std::int64_t parts = ctx.has_attr("num_outputs") ? ctx.attr_int("num_outputs") : n;
     if (parts <= 0) ctx.invalid("cannot split into " + std::to_string(parts) + " parts");
     const std::int64_t chunk = (s[axis].value + parts - 1) / parts;
-    for (std::int64_t k = 0; k < parts; ++k) sizes.push_back(std::max<std::int64_t>(0, std::min(chunk, s[axis].value - k * chunk)));
+    for (std::int64_t k = 0; k < parts; ++k)
+      sizes.push_back(std::max<std::int64_t>(0, std::min(chunk, s[axis].value - k * chunk)));
   }
   if (static_cast<std::int64_t>(sizes.size()) != n) {
     ctx.invalid("has " + std::to_string(n) + " outputs but " + std::to_string(sizes.size()) + " split sizes");
@@ -332,8 +346,10 @@ void map_slice(NodeContext& ctx) {
   std::vector<std::int64_t> e = ends;
   const SymShape s = ctx.shape(0);
   for (std::size_t i = 0; i < e.size(); ++i) {
-    if (s[axes[i]].known()) e[i] = std::min(e[i], s[axes[i]].value);
-    else if (e[i] > (std::int64_t{1} << 40)) e[i] = std::int64_t{1} << 40;
+    if (s[axes[i]].known())
+      e[i] = std::min(e[i], s[axes[i]].value);
+    else if (e[i] > (std::int64_t{1} << 40))
+      e[i] = std::int64_t{1} << 40;
   }
   ctx.set_output(0, ctx.b().slice(ctx.name(), ctx.runtime(0), starts, e, axes, steps));
 }
@@ -349,14 +365,15 @@ bool fold_slice(NodeContext& ctx) {
   if (step <= 0) return false;
   const auto n = static_cast<std::int64_t>(v.size());
   auto clampi = [n](std::int64_t x) { return std::clamp<std::int64_t>(x < 0 ? x + n : x, 0, n); };
-  std::vector<SymDim> out;
+  std::vector<SymInt> out;
   for (std::int64_t k = clampi(starts[0]); k < clampi(ends[0]); k += step) out.push_back(v[k]);
   ctx.set_const_output(0, ints_tensor(Shape{static_cast<std::int64_t>(out.size())}, out), out);
   return true;
 }
 
 void map_gather(NodeContext& ctx) {
-  ctx.set_output(0, ctx.b().gather(ctx.name(), ctx.runtime(0), ctx.runtime(1), static_cast<int>(ctx.attr_int("axis", 0))));
+  ctx.set_output(0,
+                 ctx.b().gather(ctx.name(), ctx.runtime(0), ctx.runtime(1), static_cast<int>(ctx.attr_int("axis", 0))));
 }
 
 bool fold_gather(NodeContext& ctx) {
@@ -367,10 +384,11 @@ bool fold_gather(NodeContext& ctx) {
   const Tensor& idx = ctx.const_tensor(1);
   if (idx.dtype() != DType::kI64) ctx.invalid("indices must be int64 or int32");
   const auto n = static_cast<std::int64_t>(v.size());
-  std::vector<SymDim> out;
+  std::vector<SymInt> out;
   for (std::int64_t k = 0; k < idx.numel(); ++k) {
     std::int64_t i = idx.i64()[k];
-    if (i < -n || i >= n) ctx.invalid("index " + std::to_string(i) + " is out of range for " + std::to_string(n) + " elements");
+    if (i < -n || i >= n)
+      ctx.invalid("index " + std::to_string(i) + " is out of range for " + std::to_string(n) + " elements");
     out.push_back(v[i < 0 ? i + n : i]);
   }
   ctx.set_const_output(0, ints_tensor(idx.shape(), out), out);
@@ -379,13 +397,13 @@ bool fold_gather(NodeContext& ctx) {
 
 void map_expand(NodeContext& ctx) {
   const SymShape s = ctx.shape(0);
-  const std::vector<SymDim> target = ctx.sym_ints(1);
+  const std::vector<SymInt> target = ctx.sym_ints(1);
   std::vector<std::int64_t> spec;
   for (std::size_t i = 0; i < target.size(); ++i) {
     const std::size_t offset = target.size() >= s.size() ? target.size() - s.size() : 0;
     if (target[i].known()) {
       spec.push_back(target[i].value);
-    } else if (i >= offset && i - offset < s.size() && s[i - offset] == target[i]) {
+    } else if (i >= offset && i - offset < s.size() && target[i].same_as(s[i - offset])) {
       spec.push_back(1);  // the input already has that (symbolic) size: broadcasting keeps it
     } else {
       ctx.unsupported("the target shape depends on a symbolic input dim; give concrete input shapes");

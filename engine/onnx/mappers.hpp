@@ -18,6 +18,7 @@ bool fold_cast(NodeContext& ctx);
 void map_identity(NodeContext& ctx);
 bool fold_identity(NodeContext& ctx);
 void map_unary(NodeContext& ctx);
+bool fold_unary(NodeContext& ctx);
 void map_activation(NodeContext& ctx);
 void map_clip(NodeContext& ctx);
 

@@ -126,10 +126,12 @@ class Importer {
       used_names_.insert(name);
     }
     for (const auto& [name, t] : options_.constant_inputs) {
-      if (!declared.count(name)) throw Error(ErrorCode::kNotFound, "constant_inputs names '" + name + "', which is not a graph input");
+      if (!declared.count(name))
+        throw Error(ErrorCode::kNotFound, "constant_inputs names '" + name + "', which is not a graph input");
     }
     for (const auto& [name, s] : options_.input_shapes) {
-      if (!declared.count(name)) throw Error(ErrorCode::kNotFound, "input_shapes names '" + name + "', which is not a graph input");
+      if (!declared.count(name))
+        throw Error(ErrorCode::kNotFound, "input_shapes names '" + name + "', which is not a graph input");
     }
   }
 
@@ -137,8 +139,8 @@ class Importer {
     const auto given = options_.input_shapes.find(name);
     if (!tt.has_shape()) {
       if (given == options_.input_shapes.end()) {
-        throw Error(ErrorCode::kInvalidArgument, "graph input '" + name +
-                                                     "' has no declared shape; give it in OnnxImportOptions::input_shapes");
+        throw Error(ErrorCode::kInvalidArgument,
+                    "graph input '" + name + "' has no declared shape; give it in OnnxImportOptions::input_shapes");
       }
       return {given->second.begin(), given->second.end()};
     }
@@ -163,8 +165,8 @@ class Importer {
       } else if (d.has_dim_value()) {
         dims.emplace_back(d.dim_value());
       } else {
-        const std::string symbol = d.has_dim_param() && !d.dim_param().empty() ? d.dim_param()
-                                                                                : name + "_dim" + std::to_string(i);
+        const std::string symbol =
+            d.has_dim_param() && !d.dim_param().empty() ? d.dim_param() : name + "_dim" + std::to_string(i);
         if (auto fixed = options_.dims.find(symbol); fixed != options_.dims.end()) {
           dims.emplace_back(fixed->second);
         } else {
@@ -182,8 +184,8 @@ class Importer {
       for (const std::string& out : g.node(i).output()) {
         if (out.empty()) continue;
         if (values_.count(out)) {
-          throw Error(ErrorCode::kInvalidArgument, node_label(g.node(i), i) + ": output '" + out +
-                                                       "' has the name of a graph input or initializer");
+          throw Error(ErrorCode::kInvalidArgument,
+                      node_label(g.node(i), i) + ": output '" + out + "' has the name of a graph input or initializer");
         }
         if (!producer.emplace(out, i).second) {
           throw Error(ErrorCode::kInvalidArgument, node_label(g.node(i), i) + ": output '" + out +
@@ -201,8 +203,8 @@ class Importer {
           ++pending[i];
           users[p->second].push_back(i);
         } else if (!values_.count(in)) {
-          throw Error(ErrorCode::kInvalidArgument,
-                      node_label(g.node(i), i) + ": input '" + in + "' is not defined by any node, input or initializer");
+          throw Error(ErrorCode::kInvalidArgument, node_label(g.node(i), i) + ": input '" + in +
+                                                       "' is not defined by any node, input or initializer");
         }
       }
     }
@@ -352,9 +354,9 @@ class Importer {
 Graph load_onnx_bytes(std::span<const std::byte> bytes, const OnnxImportOptions& options,
                       const std::filesystem::path& external_data_dir) {
   if (bytes.size() > options.max_model_bytes || bytes.size() > static_cast<std::size_t>(INT32_MAX)) {
-    throw Error(ErrorCode::kResourceExhausted, "the model has " + std::to_string(bytes.size()) +
-                                                   " bytes, above the limit of " +
-                                                   std::to_string(std::min<std::size_t>(options.max_model_bytes, INT32_MAX)));
+    throw Error(ErrorCode::kResourceExhausted,
+                "the model has " + std::to_string(bytes.size()) + " bytes, above the limit of " +
+                    std::to_string(std::min<std::size_t>(options.max_model_bytes, INT32_MAX)));
   }
   onnx::ModelProto model;
   if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
@@ -379,7 +381,8 @@ Graph load_onnx(const std::filesystem::path& path, const OnnxImportOptions& opti
     throw Error(ErrorCode::kNotFound, "cannot read ONNX model '" + path.string() + "'");
   }
   try {
-    return load_onnx_bytes(std::as_bytes(std::span(data)), options, path.parent_path().empty() ? "." : path.parent_path());
+    return load_onnx_bytes(std::as_bytes(std::span(data)), options,
+                           path.parent_path().empty() ? "." : path.parent_path());
   } catch (const Error& e) {
     throw Error(e.code(), path.filename().string() + ": " + e.what());
   }

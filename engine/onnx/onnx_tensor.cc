@@ -59,7 +59,8 @@ std::string read_external(const TensorProto& p, const std::string& what, const s
   }
   if (location.empty()) fail(ErrorCode::kInvalidArgument, what, "external data has no location");
   const std::filesystem::path rel(location);
-  if (rel.is_absolute()) fail(ErrorCode::kInvalidArgument, what, "external data location '" + location + "' is absolute");
+  if (rel.is_absolute())
+    fail(ErrorCode::kInvalidArgument, what, "external data location '" + location + "' is absolute");
   std::error_code ec;
   const auto base = std::filesystem::weakly_canonical(base_dir, ec);
   const auto file = std::filesystem::weakly_canonical(base_dir / rel, ec);
@@ -73,13 +74,13 @@ std::string read_external(const TensorProto& p, const std::string& what, const s
   const auto size = static_cast<std::uint64_t>(in.tellg());
   if (length == std::numeric_limits<std::uint64_t>::max()) length = size >= offset ? size - offset : 0;
   if (offset > size || length > size - offset) {
-    fail(ErrorCode::kInvalidArgument, what, "external data range [" + std::to_string(offset) + ", +" +
-                                              std::to_string(length) + ") is outside '" + location + "' (" +
-                                              std::to_string(size) + " bytes)");
+    fail(ErrorCode::kInvalidArgument, what,
+         "external data range [" + std::to_string(offset) + ", +" + std::to_string(length) + ") is outside '" +
+             location + "' (" + std::to_string(size) + " bytes)");
   }
   if (length != expected) {
-    fail(ErrorCode::kShapeMismatch, what, "external data has " + std::to_string(length) + " bytes, the dims need " +
-                                            std::to_string(expected));
+    fail(ErrorCode::kShapeMismatch, what,
+         "external data has " + std::to_string(length) + " bytes, the dims need " + std::to_string(expected));
   }
   std::string bytes(expected, '\0');
   in.seekg(static_cast<std::streamoff>(offset));
@@ -102,11 +103,36 @@ void store(Tensor& t, std::int64_t i, Src v) {
 void from_raw(Tensor& out, int t, const char* p, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) {
     switch (t) {
-      case TensorProto::FLOAT: { float v; std::memcpy(&v, p + 4 * i, 4); store(out, i, v); break; }
-      case TensorProto::DOUBLE: { double v; std::memcpy(&v, p + 8 * i, 8); store(out, i, v); break; }
-      case TensorProto::INT64: { std::int64_t v; std::memcpy(&v, p + 8 * i, 8); store(out, i, v); break; }
-      case TensorProto::INT32: { std::int32_t v; std::memcpy(&v, p + 4 * i, 4); store(out, i, v); break; }
-      case TensorProto::INT16: { std::int16_t v; std::memcpy(&v, p + 2 * i, 2); store(out, i, v); break; }
+      case TensorProto::FLOAT: {
+        float v;
+        std::memcpy(&v, p + 4 * i, 4);
+        store(out, i, v);
+        break;
+      }
+      case TensorProto::DOUBLE: {
+        double v;
+        std::memcpy(&v, p + 8 * i, 8);
+        store(out, i, v);
+        break;
+      }
+      case TensorProto::INT64: {
+        std::int64_t v;
+        std::memcpy(&v, p + 8 * i, 8);
+        store(out, i, v);
+        break;
+      }
+      case TensorProto::INT32: {
+        std::int32_t v;
+        std::memcpy(&v, p + 4 * i, 4);
+        store(out, i, v);
+        break;
+      }
+      case TensorProto::INT16: {
+        std::int16_t v;
+        std::memcpy(&v, p + 2 * i, 2);
+        store(out, i, v);
+        break;
+      }
       case TensorProto::INT8: store(out, i, static_cast<std::int8_t>(p[i])); break;
       case TensorProto::UINT8:
       case TensorProto::BOOL: store(out, i, static_cast<std::uint8_t>(p[i])); break;
@@ -118,7 +144,8 @@ void from_raw(Tensor& out, int t, const char* p, std::int64_t n) {
 }  // namespace
 
 std::string onnx_dtype_name(int data_type) {
-  if (TensorProto::DataType_IsValid(data_type)) return TensorProto::DataType_Name(static_cast<TensorProto::DataType>(data_type));
+  if (TensorProto::DataType_IsValid(data_type))
+    return TensorProto::DataType_Name(static_cast<TensorProto::DataType>(data_type));
   return "unknown type " + std::to_string(data_type);
 }
 
@@ -127,7 +154,8 @@ Tensor tensor_from_proto(const TensorProto& p, const std::string& what, const st
   const std::size_t esize = raw_element_size(t);
   if (esize == 0) {
     fail(ErrorCode::kUnsupported, what,
-         "data type " + onnx_dtype_name(t) + " is not supported (float, double, int64, int32, int16, int8, uint8, bool)");
+         "data type " + onnx_dtype_name(t) +
+             " is not supported (float, double, int64, int32, int16, int8, uint8, bool)");
   }
   if (p.dims_size() > Shape::kMaxRank) {
     fail(ErrorCode::kUnsupported, what,
@@ -151,9 +179,9 @@ Tensor tensor_from_proto(const TensorProto& p, const std::string& what, const st
     const std::string ext = external ? read_external(p, what, base_dir, bytes) : std::string();
     const std::string& raw = external ? ext : p.raw_data();
     if (raw.size() != bytes) {
-      fail(ErrorCode::kShapeMismatch, what, "raw_data has " + std::to_string(raw.size()) + " bytes but dims " +
-                                              shape.to_string() + " of " + onnx_dtype_name(t) + " need " +
-                                              std::to_string(bytes));
+      fail(ErrorCode::kShapeMismatch, what,
+           "raw_data has " + std::to_string(raw.size()) + " bytes but dims " + shape.to_string() + " of " +
+               onnx_dtype_name(t) + " need " + std::to_string(bytes));
     }
     from_raw(out, t, raw.data(), n);
     return out;
@@ -162,8 +190,9 @@ Tensor tensor_from_proto(const TensorProto& p, const std::string& what, const st
   // INT16, INT8, UINT8, BOOL).
   auto check_count = [&](int count, const char* field) {
     if (count != n) {
-      fail(ErrorCode::kShapeMismatch, what, std::string(field) + " has " + std::to_string(count) + " values but dims " +
-                                              shape.to_string() + " need " + std::to_string(n));
+      fail(ErrorCode::kShapeMismatch, what,
+           std::string(field) + " has " + std::to_string(count) + " values but dims " + shape.to_string() + " need " +
+               std::to_string(n));
     }
   };
   switch (t) {

@@ -19,8 +19,8 @@ const std::vector<OpEntry>& op_table() {
       {"", "Cast", map_cast, fold_cast},
       {"", "Identity", map_identity, fold_identity},
       // unary functions and activations
-      {"", "Neg", map_unary},
-      {"", "Abs", map_unary},
+      {"", "Neg", map_unary, fold_unary},
+      {"", "Abs", map_unary, fold_unary},
       {"", "Exp", map_unary},
       {"", "Log", map_unary},
       {"", "Sqrt", map_unary},

@@ -79,6 +79,7 @@ class Matcher {
       for (ValueId in : n->inputs) reads += in == v ? 1 : 0;
     return reads == uses_[v] && !is_graph_output(g_, v);
   }
+  bool is_dead(const Node& n) const { return dead_[static_cast<std::size_t>(&n - g_.nodes.data())]; }
   void consume(const Node* n) { dead_[static_cast<std::size_t>(n - g_.nodes.data())] = true; }
   // A constant vector [C] matching x's last dim (a norm's scale or bias).
   bool is_channel_vector(ValueId v, ValueId x) const {
@@ -154,8 +155,9 @@ std::optional<ValueId> match_one_plus_tanh(Matcher& m, ValueId v, std::vector<co
 // root = (x · A) · 0.5 or (x · 0.5) · A or 0.5 · (x · A), with A = 1 + erf/tanh(...) of the same x.
 void fuse_gelu(Matcher& m) {
   GraphIR& g = m.g();
-  for (Node& root : g.nodes) {
-    if (root.op != OpKind::kBinary || root.attr<BinaryAttrs>().op != BinaryOpKind::kMul) continue;
+  for (auto it = g.nodes.rbegin(); it != g.nodes.rend(); ++it) {
+    Node& root = *it;
+    if (root.op != OpKind::kBinary || root.attr<BinaryAttrs>().op != BinaryOpKind::kMul || m.is_dead(root)) continue;
     for (int form = 0; form < 2; ++form) {
       const Node* inner = nullptr;
       std::optional<ValueId> a_value;  // the "1 + f(...)" operand
@@ -168,7 +170,8 @@ void fuse_gelu(Matcher& m) {
           x = inner->inputs[side];
           a_value = inner->inputs[1 - side];
           std::vector<const Node*> probe;
-          if (match_one_plus_erf(m, *a_value, probe) != x && match_one_plus_tanh(m, *a_value, probe) != x) a_value.reset();
+          if (match_one_plus_erf(m, *a_value, probe) != x && match_one_plus_tanh(m, *a_value, probe) != x)
+            a_value.reset();
         }
       } else {  // (x · 0.5) · A
         for (int side = 0; side < 2 && !a_value; ++side) {
@@ -177,7 +180,8 @@ void fuse_gelu(Matcher& m) {
           if (!x) continue;
           a_value = root.inputs[1 - side];
           std::vector<const Node*> probe;
-          if (match_one_plus_erf(m, *a_value, probe) != x && match_one_plus_tanh(m, *a_value, probe) != x) a_value.reset();
+          if (match_one_plus_erf(m, *a_value, probe) != x && match_one_plus_tanh(m, *a_value, probe) != x)
+            a_value.reset();
         }
       }
       if (!a_value || !x) continue;
@@ -221,10 +225,13 @@ std::optional<std::pair<ValueId, float>> match_inv_rms(Matcher& m, const Node* s
   return std::nullopt;
 }
 
+// Roots are visited from the graph's end so that the longest chain (with its weight) wins over the
+// inner chain it contains.
 void fuse_rms_norm(Matcher& m) {
   GraphIR& g = m.g();
-  for (Node& root : g.nodes) {
-    if (root.op != OpKind::kBinary) continue;
+  for (auto it = g.nodes.rbegin(); it != g.nodes.rend(); ++it) {
+    Node& root = *it;
+    if (root.op != OpKind::kBinary || m.is_dead(root)) continue;
     const BinaryOpKind k = root.attr<BinaryAttrs>().op;
     // The normalised value: x · r, r = 1/sqrt(..), or x / sqrt(..); optionally times a weight.
     auto normalised = [&](const Node& n, std::vector<const Node*>& chain) -> std::optional<std::pair<ValueId, float>> {
@@ -279,8 +286,9 @@ void fuse_rms_norm(Matcher& m) {
 // division), so it is matched as a shared value.
 void fuse_layer_norm(Matcher& m) {
   GraphIR& g = m.g();
-  for (Node& root : g.nodes) {
-    if (root.op != OpKind::kBinary) continue;
+  for (auto it = g.nodes.rbegin(); it != g.nodes.rend(); ++it) {
+    Node& root = *it;
+    if (root.op != OpKind::kBinary || m.is_dead(root)) continue;
     std::vector<const Node*> chain;
     // Peel an optional + β and · γ off the root.
     auto match_core = [&](ValueId v, bool v_is_root) -> std::optional<std::pair<ValueId, float>> {

@@ -14,7 +14,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-Value scalar(GraphBuilder& g, const std::string& name, float v) { return g.constant(name, Tensor::from_f32(Shape{}, {v})); }
+Value scalar(GraphBuilder& g, const std::string& name, float v) {
+  return g.constant(name, Tensor::from_f32(Shape{}, {v}));
+}
 
 const Shape kShape{3, 37};
 
@@ -42,7 +44,8 @@ TEST(FusionPatterns, ErfGeluChainBecomesOneActivation) {
   const Model model = compile(graph);
   EXPECT_EQ(model.node_count(), 1u) << model.describe();
   EXPECT_THAT(model.describe(), HasSubstr("activation[gelu]"));
-  expect_matches(graph, model, [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }, 2e-6);
+  expect_matches(
+      graph, model, [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }, 2e-6);
 }
 
 TEST(FusionPatterns, TanhGeluChainBecomesOneActivation) {
@@ -60,9 +63,9 @@ TEST(FusionPatterns, TanhGeluChainBecomesOneActivation) {
   const Model model = compile(graph);
   EXPECT_EQ(model.node_count(), 1u) << model.describe();
   EXPECT_THAT(model.describe(), HasSubstr("activation[gelu_tanh]"));
-  expect_matches(graph, model,
-                 [](double v) { return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))); },
-                 2e-6);
+  expect_matches(
+      graph, model,
+      [](double v) { return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))); }, 2e-6);
 }
 
 TEST(FusionPatterns, ChainWithAnIntermediateOutputIsNotFused) {
@@ -86,7 +89,8 @@ TEST(FusionPatterns, XTimesSigmoidXIsSilu) {
   const Model model = compile(graph);
   EXPECT_EQ(model.node_count(), 1u) << model.describe();
   EXPECT_THAT(model.describe(), HasSubstr("y = activation[silu](x)"));
-  expect_matches(graph, model, [](double v) { return v / (1 + std::exp(-v)); }, 1e-6);
+  expect_matches(
+      graph, model, [](double v) { return v / (1 + std::exp(-v)); }, 1e-6);
 }
 
 TEST(FusionPatterns, SpelledOutSwiGluBecomesGatedDense) {

@@ -7,10 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 #include "onnx/onnx_test_util.hpp"
-#include "quarks/quarks.hpp"
 #include "quarks/onnx.hpp"
+#include "quarks/quarks.hpp"
 #include "tools/common/npy.hpp"
 
 namespace fs = std::filesystem;
@@ -67,8 +68,24 @@ TEST_P(OnnxModels, MatchesReferenceWithStaticShapes) {
   run_and_compare(compile(g, {.threads = 2}), inputs, read_dir(dir / "outputs"), GetParam() + " (static)");
 }
 
+// Models whose symbolic import is not supported yet: the GPT block slices its constant causal-mask
+// buffer by the (symbolic) sequence length, and nn.TransformerEncoderLayer reshapes a [seq·batch, d]
+// tensor back to [seq, batch, d]; both need sizes quarks cannot express symbolically. Import must
+// then fail clearly, telling the user to give concrete shapes (the static test above covers them).
+const std::set<std::string> kNeedStaticShapes = {"gpt_causal_block", "torch_encoder_layer"};
+
 TEST_P(OnnxModels, MatchesReferenceWithSymbolicShapes) {
   const fs::path dir = fs::path(QUARKS_ONNX_MODELS) / GetParam();
+  if (kNeedStaticShapes.count(GetParam())) {
+    try {
+      load_onnx(dir / "model.onnx");
+      ADD_FAILURE() << "symbolic import now works: remove " << GetParam() << " from kNeedStaticShapes";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUnsupported) << e.what();
+      EXPECT_NE(std::string(e.what()).find("give concrete input shapes"), std::string::npos) << e.what();
+    }
+    return;
+  }
   const Model model = compile(load_onnx(dir / "model.onnx"), {.threads = 2});
   run_and_compare(model, read_dir(dir / "inputs"), read_dir(dir / "outputs"), GetParam() + " (symbolic)");
   if (fs::exists(dir / "inputs_alt")) {

@@ -46,7 +46,8 @@ inline Mismatch all_close(const Tensor& actual, const Tensor& expected, double r
 inline double scaled_error(const Tensor& actual, const Tensor& expected) {
   double scale = 0, err = 0;
   for (std::int64_t i = 0; i < expected.numel(); ++i) scale = std::max(scale, std::abs(element(expected, i)));
-  for (std::int64_t i = 0; i < expected.numel(); ++i) err = std::max(err, std::abs(element(actual, i) - element(expected, i)));
+  for (std::int64_t i = 0; i < expected.numel(); ++i)
+    err = std::max(err, std::abs(element(actual, i) - element(expected, i)));
   return scale > 0 ? err / scale : err;
 }
 

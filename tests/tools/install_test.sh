@@ -15,6 +15,13 @@ if grep -rlE 'dnnl|hwy/|tbb' "$work/prefix/include/quarks"; then
   echo "a public header includes an internal dependency" >&2
   exit 1
 fi
+# The installed tools (when built) must find the installed library.
+for tool in quarks-bench quarks-run; do
+  if [[ -e "$work/prefix/bin/$tool" ]]; then
+    LD_LIBRARY_PATH="$(dirname "$(find "$work/prefix" -name 'libquarks.so*' | head -n 1)")" \
+      "$work/prefix/bin/$tool" --help > /dev/null || { echo "installed $tool does not run" >&2; exit 1; }
+  fi
+done
 cmake -S "$source_dir/tests/tools/consumer" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS="$cxx_flags" > "$work/configure.log"
 cmake --build "$work/build" > "$work/build.log"
