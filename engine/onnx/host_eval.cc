@@ -6,6 +6,17 @@
 
 namespace quarks::onnx_import {
 
+std::int64_t checked_numel(std::span<const std::int64_t> dims, std::int64_t limit) {
+  std::int64_t nonzero = 1;
+  bool empty = false;
+  for (std::int64_t d : dims) {
+    if (d == 0) empty = true;
+    if (d > 1 && nonzero > limit / d) return -1;
+    if (d > 1) nonzero *= d;
+  }
+  return nonzero > limit ? -1 : empty ? 0 : nonzero;
+}
+
 Shape broadcast_shape(const Shape& a, const Shape& b) {
   const int rank = std::max(a.rank(), b.rank());
   Shape out;

@@ -3,11 +3,18 @@
 #pragma once
 
 #include <functional>
+#include <limits>
+#include <span>
 #include <vector>
 
 #include "engine/onnx/import_context.hpp"
 
 namespace quarks::onnx_import {
+
+/// Product of `dims` (all >= 0), or -1 when it exceeds `limit`. Zero dims don't hide the others:
+/// [0, 2^62, 2^62] exceeds any limit, as its strides would overflow.
+std::int64_t checked_numel(std::span<const std::int64_t> dims,
+                           std::int64_t limit = std::numeric_limits<std::int64_t>::max());
 
 /// Output shape of broadcasting a and b; throws Error(kShapeMismatch) when they don't.
 Shape broadcast_shape(const Shape& a, const Shape& b);

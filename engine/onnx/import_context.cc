@@ -94,7 +94,7 @@ Value NodeContext::runtime(std::size_t i) {
                 "(OnnxImportOptions::input_shapes)");
   }
   ImportedValue& mut = state_.values->at(n);
-  mut.value = b().constant(state_.unique_name(n), mut.data);
+  mut.value = b().constant(state_.value_name ? state_.value_name(n) : state_.unique_name(n), mut.data);
   return *mut.value;
 }
 
@@ -181,6 +181,14 @@ std::vector<float> NodeContext::attr_floats(const std::string& name) const {
   if (!a) return {};
   QUARKS_ATTR_CHECK(a, FLOATS)
   return {a->floats().begin(), a->floats().end()};
+}
+
+int NodeContext::to_axis(std::int64_t v, const std::string& what) const {
+  if (v < -Shape::kMaxRank || v > Shape::kMaxRank) {
+    invalid(what + " " + std::to_string(v) + " is out of range (tensors have at most " +
+            std::to_string(Shape::kMaxRank) + " dims)");
+  }
+  return static_cast<int>(v);
 }
 
 Tensor NodeContext::attr_tensor(const std::string& name) const {

@@ -31,6 +31,10 @@ namespace quarks::onnx_import {
 using detail::SymDim;
 using detail::SymShape;
 
+/// The largest tensor import creates while folding (ConstantOfShape, Range, constants computed by
+/// running quarks ops): a hostile model must not make import allocate without bound.
+constexpr std::size_t kMaxFoldedBytes = std::size_t{1} << 30;
+
 /// One element of a folded integer constant: a known value (any sign), or a value known only at run
 /// time — named when it is a symbolic input dim ("seq"), anonymous otherwise (e.g. seq / 4).
 struct SymInt {
@@ -63,6 +67,8 @@ struct BuildState {
   GraphBuilder* builder = nullptr;
   std::map<std::string, ImportedValue>* values = nullptr;
   std::function<std::string(const std::string&)> unique_name;  ///< a node/value name not used yet
+  /// The builder name for an ONNX value materialised as a constant: its own name the first time.
+  std::function<std::string(const std::string&)> value_name;
 };
 
 class NodeContext {
@@ -101,6 +107,9 @@ class NodeContext {
   std::string attr_string(const std::string& name, std::optional<std::string> def = std::nullopt) const;
   std::vector<std::int64_t> attr_ints(const std::string& name) const;  ///< empty if absent
   std::vector<float> attr_floats(const std::string& name) const;       ///< empty if absent
+  /// An axis (attribute or input value) as int; throws unless |v| <= Shape::kMaxRank, so a huge
+  /// value cannot wrap into a valid axis. The quarks op checks it against the real rank.
+  int to_axis(std::int64_t v, const std::string& what = "axis") const;
   Tensor attr_tensor(const std::string& name) const;
 
   // --- outputs ---------------------------------------------------------------------------------------

@@ -43,6 +43,10 @@ class Importer {
     state_.builder = &builder_;
     state_.values = &values_;
     state_.unique_name = [this](const std::string& base) { return unique_name(base); };
+    state_.value_name = [this](const std::string& name) {
+      // Initializer and input names are reserved for their own values: claim it once.
+      return claimed_.insert(name).second ? name : unique_name(name);
+    };
   }
 
   Graph run(const onnx::ModelProto& model) {
@@ -124,6 +128,7 @@ class Importer {
       v.value = builder_.input(name, dims, dtype);
       values_[name] = std::move(v);
       used_names_.insert(name);
+      claimed_.insert(name);
     }
     for (const auto& [name, t] : options_.constant_inputs) {
       if (!declared.count(name))
@@ -333,7 +338,7 @@ class Importer {
                                                    "' is a shape that depends on symbolic input dims; give concrete "
                                                    "input shapes (OnnxImportOptions::input_shapes)");
         }
-        v.value = builder_.constant(unique_name(out.name()), v.data);
+        v.value = builder_.constant(state_.value_name(out.name()), v.data);
       }
       builder_.output(out.name(), *v.value);
     }
@@ -343,7 +348,8 @@ class Importer {
   std::filesystem::path base_dir_;
   GraphBuilder builder_;
   std::map<std::string, ImportedValue> values_;
-  std::set<std::string> used_names_;
+  std::set<std::string> used_names_;  ///< every name given out or reserved
+  std::set<std::string> claimed_;     ///< reserved value names already used in the builder
   std::map<std::string, int> opsets_;
   BuildState state_;
 };

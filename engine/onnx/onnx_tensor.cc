@@ -5,6 +5,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -48,30 +49,48 @@ std::string read_external(const TensorProto& p, const std::string& what, const s
   if (base_dir.empty()) fail(ErrorCode::kInvalidArgument, what, "external data is not allowed when loading from bytes");
   std::string location;
   std::uint64_t offset = 0, length = std::numeric_limits<std::uint64_t>::max();
-  for (const auto& kv : p.external_data()) {
-    try {
-      if (kv.key() == "location") location = kv.value();
-      if (kv.key() == "offset") offset = std::stoull(kv.value());
-      if (kv.key() == "length") length = std::stoull(kv.value());
-    } catch (const std::exception&) {
-      fail(ErrorCode::kInvalidArgument, what, "external data entry '" + kv.key() + "' is not a number: " + kv.value());
+  // Offsets and lengths are plain decimal numbers (no sign, no spaces).
+  auto number = [&](const std::string& key, const std::string& text) {
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      fail(ErrorCode::kInvalidArgument, what, "external data entry '" + key + "' is not a number: " + text);
     }
+    return v;
+  };
+  for (const auto& kv : p.external_data()) {
+    if (kv.key() == "location") location = kv.value();
+    if (kv.key() == "offset") offset = number(kv.key(), kv.value());
+    if (kv.key() == "length") length = number(kv.key(), kv.value());
   }
   if (location.empty()) fail(ErrorCode::kInvalidArgument, what, "external data has no location");
   const std::filesystem::path rel(location);
   if (rel.is_absolute())
     fail(ErrorCode::kInvalidArgument, what, "external data location '" + location + "' is absolute");
-  std::error_code ec;
-  const auto base = std::filesystem::weakly_canonical(base_dir, ec);
-  const auto file = std::filesystem::weakly_canonical(base_dir / rel, ec);
+  // weakly_canonical resolves every symlink along the existing part of the path, so a link inside the
+  // folder that points outside it is caught here.
+  std::error_code base_ec, file_ec;
+  const auto base = std::filesystem::weakly_canonical(base_dir, base_ec);
+  const auto file = std::filesystem::weakly_canonical(base_dir / rel, file_ec);
   const auto [b_end, f_it] = std::mismatch(base.begin(), base.end(), file.begin(), file.end());
-  if (ec || b_end != base.end()) {
+  if (base_ec || file_ec || b_end != base.end()) {
     fail(ErrorCode::kInvalidArgument, what, "external data location '" + location + "' leaves the model's folder");
   }
+  // Only regular files: a FIFO would block the reader, a dangling link may be created later.
+  std::error_code st_ec;
+  const auto status = std::filesystem::symlink_status(file, st_ec);
+  if (status.type() == std::filesystem::file_type::not_found) {
+    fail(ErrorCode::kNotFound, what, "cannot open external data file '" + location + "': it does not exist");
+  }
+  if (status.type() != std::filesystem::file_type::regular) {
+    fail(ErrorCode::kInvalidArgument, what, "external data location '" + location + "' is not a regular file");
+  }
   std::ifstream in(file, std::ios::binary);
-  if (!in) fail(ErrorCode::kNotFound, what, "cannot open external data file '" + file.string() + "'");
+  if (!in) fail(ErrorCode::kNotFound, what, "cannot open external data file '" + location + "'");
   in.seekg(0, std::ios::end);
-  const auto size = static_cast<std::uint64_t>(in.tellg());
+  const std::streamoff end = in.tellg();
+  if (end < 0) fail(ErrorCode::kInvalidArgument, what, "cannot read external data from '" + location + "'");
+  const auto size = static_cast<std::uint64_t>(end);
   if (length == std::numeric_limits<std::uint64_t>::max()) length = size >= offset ? size - offset : 0;
   if (offset > size || length > size - offset) {
     fail(ErrorCode::kInvalidArgument, what,
@@ -172,8 +191,9 @@ Tensor tensor_from_proto(const TensorProto& p, const std::string& what, const st
   }
   if (p.has_segment()) fail(ErrorCode::kUnsupported, what, "segmented tensors are not supported");
   const std::size_t bytes = static_cast<std::size_t>(n) * esize;
-  Tensor out(quarks_dtype(t), shape);
 
+  // Every count is checked against the data present before the tensor is allocated: the dims of a
+  // hostile file may claim terabytes.
   const bool external = p.data_location() == TensorProto::EXTERNAL;
   if (external || p.has_raw_data()) {
     const std::string ext = external ? read_external(p, what, base_dir, bytes) : std::string();
@@ -183,6 +203,7 @@ Tensor tensor_from_proto(const TensorProto& p, const std::string& what, const st
            "raw_data has " + std::to_string(raw.size()) + " bytes but dims " + shape.to_string() + " of " +
                onnx_dtype_name(t) + " need " + std::to_string(bytes));
     }
+    Tensor out(quarks_dtype(t), shape);
     from_raw(out, t, raw.data(), n);
     return out;
   }
@@ -196,22 +217,20 @@ Tensor tensor_from_proto(const TensorProto& p, const std::string& what, const st
     }
   };
   switch (t) {
-    case TensorProto::FLOAT:
-      check_count(p.float_data_size(), "float_data");
-      for (std::int64_t i = 0; i < n; ++i) store(out, i, p.float_data(static_cast<int>(i)));
-      break;
-    case TensorProto::DOUBLE:
-      check_count(p.double_data_size(), "double_data");
-      for (std::int64_t i = 0; i < n; ++i) store(out, i, p.double_data(static_cast<int>(i)));
-      break;
-    case TensorProto::INT64:
-      check_count(p.int64_data_size(), "int64_data");
-      for (std::int64_t i = 0; i < n; ++i) store(out, i, p.int64_data(static_cast<int>(i)));
-      break;
-    default:
-      check_count(p.int32_data_size(), "int32_data");
-      for (std::int64_t i = 0; i < n; ++i) store(out, i, p.int32_data(static_cast<int>(i)));
-      break;
+    case TensorProto::FLOAT: check_count(p.float_data_size(), "float_data"); break;
+    case TensorProto::DOUBLE: check_count(p.double_data_size(), "double_data"); break;
+    case TensorProto::INT64: check_count(p.int64_data_size(), "int64_data"); break;
+    default: check_count(p.int32_data_size(), "int32_data"); break;
+  }
+  Tensor out(quarks_dtype(t), shape);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const int k = static_cast<int>(i);
+    switch (t) {
+      case TensorProto::FLOAT: store(out, i, p.float_data(k)); break;
+      case TensorProto::DOUBLE: store(out, i, p.double_data(k)); break;
+      case TensorProto::INT64: store(out, i, p.int64_data(k)); break;
+      default: store(out, i, p.int32_data(k)); break;
+    }
   }
   return out;
 }

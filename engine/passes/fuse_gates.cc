@@ -2,6 +2,7 @@
 // spell out with plain multiplications):
 //   x · sigmoid(x)           -> activation silu(x)
 //   f(a) · g(b), a · g(b)    -> output_gate(a, b, f, g)   (GLU, SwiGLU, GEGLU, LSTM/GRU-style gates)
+//   (x·A) · (x·B)            -> output_gate(identity, identity) of the two products (bilinear)
 // An output_gate whose operands are dense products of one x then becomes a gated dense
 // (fuse_gated_dense), so the whole gated feed-forward runs in the dense tiles' epilogue.
 #include "engine/passes/graph_edit.hpp"
@@ -19,6 +20,15 @@ const Node* sole_activation_producer(const GraphIR& g, const std::vector<int>& u
   return &p;
 }
 
+// The dense node producing `v` when that node's output is read only here.
+const Node* sole_dense_of(const GraphIR& g, const std::vector<int>& uses, ValueId v) {
+  const ValueInfo& info = g.values[v];
+  if (info.kind != ValueKind::kIntermediate || info.producer < 0) return nullptr;
+  const Node& p = g.nodes[info.producer];
+  if (p.op != OpKind::kDense || uses[v] != 1 || is_graph_output(g, v)) return nullptr;
+  return &p;
+}
+
 bool is_mul(const Node& n) { return n.op == OpKind::kBinary && n.attr<BinaryAttrs>().op == BinaryOpKind::kMul; }
 
 }  // namespace
@@ -32,7 +42,16 @@ void fuse_output_gates(GraphIR& g) {
     const ValueId p = mul.inputs[0], q = mul.inputs[1];
     const Node* a = sole_activation_producer(g, uses, p);
     const Node* b = sole_activation_producer(g, uses, q);
-    if (!a && !b) continue;
+    if (!a && !b) {
+      // (x·A) ⊙ (x·B): a bilinear gate of two dense products of one input (quadratic neurons).
+      const Node* da = sole_dense_of(g, uses, p);
+      const Node* db = sole_dense_of(g, uses, q);
+      if (da && db && da != db && da->inputs[0] == db->inputs[0] && g.values[p].shape == g.values[q].shape) {
+        mul.op = OpKind::kOutputGate;
+        mul.attrs = OutputGateAttrs{Activation::identity(), Activation::identity()};
+      }
+      continue;
+    }
     // x · sigmoid(x) is silu(x).
     for (int side = 0; side < 2; ++side) {
       const Node* s = side == 0 ? a : b;

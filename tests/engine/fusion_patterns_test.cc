@@ -105,6 +105,18 @@ TEST(FusionPatterns, SpelledOutSwiGluBecomesGatedDense) {
   EXPECT_THAT(model.describe(), HasSubstr("gated_dense[silu*identity]"));
 }
 
+TEST(FusionPatterns, ProductOfTwoDenseOfOneInputIsBilinearGatedDense) {
+  // The quadratic neuron's (x·A) ⊙ (x·B).
+  GraphBuilder g;
+  auto x = g.input("x", {5, 16});
+  auto a = g.dense("a", x, g.constant("wa", test::random_tensor(Shape{16, 24}, 1)));
+  auto b = g.dense("b", x, g.constant("wb", test::random_tensor(Shape{16, 24}, 2)));
+  g.output("y", g.mul("y", a, b));
+  const Model model = compile(g.build());
+  EXPECT_EQ(model.node_count(), 1u) << model.describe();
+  EXPECT_THAT(model.describe(), HasSubstr("gated_dense[identity*identity]"));
+}
+
 TEST(FusionPatterns, SigmoidGateOfTwoTensorsIsOutputGate) {
   GraphBuilder g;
   auto x = g.input("x", {3, 37});
