@@ -58,7 +58,9 @@ void Shape::push_back(std::int64_t d) {
 
 std::int64_t Shape::numel() const noexcept {
   std::int64_t n = 1;
-  for (int i = 0; i < rank_; ++i) n *= dims_[i];
+  for (int i = 0; i < rank_; ++i) {
+    if (__builtin_mul_overflow(n, dims_[i], &n)) return INT64_MAX;  // saturates; no tensor can be that big
+  }
   return n;
 }
 
@@ -116,10 +118,23 @@ float* Tensor::f32() const {
   return reinterpret_cast<float*>(data_.get());
 }
 
-Tensor::Tensor(DType dtype, const Shape& shape)
-    : data_(allocate_zeroed(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype))),
-      dtype_(dtype),
-      shape_(shape) {}
+namespace {
+std::shared_ptr<std::byte> allocate_tensor(DType dtype, const Shape& shape) {
+  std::size_t bytes = 0;
+  const auto n = static_cast<std::uint64_t>(shape.numel());
+  if (n > (std::uint64_t{1} << 50) || __builtin_mul_overflow(static_cast<std::size_t>(n), dtype_size(dtype), &bytes)) {
+    throw Error(ErrorCode::kResourceExhausted, "a tensor of shape " + shape.to_string() + " is too large to allocate");
+  }
+  try {
+    return allocate_zeroed(bytes);
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kResourceExhausted, "cannot allocate " + std::to_string(bytes) + " bytes for a " +
+                                                   to_string(dtype) + " tensor of shape " + shape.to_string());
+  }
+}
+}  // namespace
+
+Tensor::Tensor(DType dtype, const Shape& shape) : data_(allocate_tensor(dtype, shape)), dtype_(dtype), shape_(shape) {}
 
 std::int64_t* Tensor::i64() const {
   if (dtype_ != DType::kI64) wrong_dtype(dtype_, DType::kI64);

@@ -34,6 +34,9 @@ using detail::SymShape;
 /// The largest tensor import creates while folding (ConstantOfShape, Range, constants computed by
 /// running quarks ops): a hostile model must not make import allocate without bound.
 constexpr std::size_t kMaxFoldedBytes = std::size_t{1} << 30;
+/// The most elements a tensor of the imported graph may have (graph inputs, Expand outputs; as for
+/// initializers in onnx_tensor.cc), far from int64 overflow in any later shape computation.
+constexpr std::int64_t kMaxTensorElements = std::int64_t{1} << 40;
 
 /// One element of a folded integer constant: a known value (any sign), or a value known only at run
 /// time — named when it is a symbolic input dim ("seq"), anonymous otherwise (e.g. seq / 4).

@@ -13,6 +13,9 @@
 namespace quarks::onnx_import {
 namespace {
 
+// Integer folds on the host are for shape arithmetic; anything bigger is folded by the engine.
+constexpr std::int64_t kMaxHostFoldElements = std::int64_t{1} << 20;
+
 BinaryOpKind binary_kind(const std::string& op) {
   if (op == "Add") return BinaryOpKind::kAdd;
   if (op == "Sub") return BinaryOpKind::kSub;
@@ -32,23 +35,44 @@ void require_f32(NodeContext& ctx, std::size_t i) {
   }
 }
 
-// One symbolic integer op on two SymInts: exact when both are known, a few identities otherwise.
+[[noreturn]] void int_overflow(const char* op, std::int64_t a, std::int64_t b) {
+  throw Error(ErrorCode::kInvalidArgument,
+              std::string("integer overflow folding ") + op + "(" + std::to_string(a) + ", " + std::to_string(b) + ")");
+}
+
+// a^b for b >= 0 by squaring, with overflow checks (b < 0: 0 unless |a| = 1, as integer division).
+std::int64_t int_pow(std::int64_t a, std::int64_t b) {
+  if (b < 0) return a == 1 ? 1 : a == -1 ? (b % 2 ? -1 : 1) : 0;
+  std::int64_t r = 1, base = a;
+  for (std::int64_t e = b; e > 0; e >>= 1) {
+    if ((e & 1) && __builtin_mul_overflow(r, base, &r)) int_overflow("Pow", a, b);
+    if (e > 1 && __builtin_mul_overflow(base, base, &base)) int_overflow("Pow", a, b);
+  }
+  return r;
+}
+
+// One symbolic integer op on two SymInts: exact when both are known (int64 overflow is an error),
+// a few identities otherwise.
 SymInt int_op(BinaryOpKind k, const SymInt& a, const SymInt& b) {
   if (a.known() && b.known()) {
+    std::int64_t r = 0;
     switch (k) {
-      case BinaryOpKind::kAdd: return SymInt::of(a.value + b.value);
-      case BinaryOpKind::kSub: return SymInt::of(a.value - b.value);
-      case BinaryOpKind::kMul: return SymInt::of(a.value * b.value);
+      case BinaryOpKind::kAdd:
+        if (__builtin_add_overflow(a.value, b.value, &r)) int_overflow("Add", a.value, b.value);
+        return SymInt::of(r);
+      case BinaryOpKind::kSub:
+        if (__builtin_sub_overflow(a.value, b.value, &r)) int_overflow("Sub", a.value, b.value);
+        return SymInt::of(r);
+      case BinaryOpKind::kMul:
+        if (__builtin_mul_overflow(a.value, b.value, &r)) int_overflow("Mul", a.value, b.value);
+        return SymInt::of(r);
       case BinaryOpKind::kDiv:
         if (b.value == 0) throw Error(ErrorCode::kInvalidArgument, "integer division by zero");
+        if (b.value == -1 && a.value == std::numeric_limits<std::int64_t>::min()) int_overflow("Div", a.value, b.value);
         return SymInt::of(a.value / b.value);
       case BinaryOpKind::kMax: return SymInt::of(std::max(a.value, b.value));
       case BinaryOpKind::kMin: return SymInt::of(std::min(a.value, b.value));
-      case BinaryOpKind::kPow: {
-        std::int64_t r = 1;
-        for (std::int64_t e = 0; e < b.value; ++e) r *= a.value;
-        return SymInt::of(r);
-      }
+      case BinaryOpKind::kPow: return SymInt::of(int_pow(a.value, b.value));
     }
   }
   if ((k == BinaryOpKind::kAdd || k == BinaryOpKind::kSub) && b.known() && b.value == 0) return a;
@@ -66,6 +90,7 @@ bool fold_ints(NodeContext& ctx, F f, DType out_dtype) {
   const std::vector<SymInt> a = ctx.sym_ints(0), b = ctx.sym_ints(1);
   const Shape sa = ctx.input(0).data.shape(), sb = ctx.input(1).data.shape();
   const Shape out = broadcast_shape(sa, sb);
+  if (checked_numel(out.dims(), kMaxHostFoldElements) < 0) return false;  // large: folded by the engine
   const auto ia = broadcast_index(sa, out), ib = broadcast_index(sb, out);
   std::vector<SymInt> r;
   for (std::size_t k = 0; k < ia.size(); ++k) r.push_back(f(a[ia[k]], b[ib[k]]));
@@ -144,6 +169,7 @@ bool fold_where(NodeContext& ctx) {
   const std::vector<SymInt> x = ctx.sym_ints(1), y = ctx.sym_ints(2);
   const Shape sx = ctx.input(1).data.shape(), sy = ctx.input(2).data.shape();
   const Shape out = broadcast_shape(broadcast_shape(c.shape(), sx), sy);
+  if (checked_numel(out.dims(), kMaxHostFoldElements) < 0) return false;  // large: folded by the engine
   const auto ic = broadcast_index(c.shape(), out), ix = broadcast_index(sx, out), iy = broadcast_index(sy, out);
   std::vector<SymInt> r;
   for (std::size_t k = 0; k < ic.size(); ++k) r.push_back(c.boolean()[ic[k]] ? x[ix[k]] : y[iy[k]]);
@@ -220,6 +246,9 @@ bool fold_unary(NodeContext& ctx) {
   std::vector<SymInt> v = ctx.sym_ints(0);
   for (SymInt& d : v) {
     if (!d.known()) return false;
+    if (d.value == std::numeric_limits<std::int64_t>::min()) {
+      ctx.invalid("integer overflow folding " + op + "(" + std::to_string(d.value) + ")");
+    }
     d.value = op == "Neg" ? -d.value : std::abs(d.value);
   }
   ctx.set_const_output(0, ints_tensor(in.data.shape(), v), v);

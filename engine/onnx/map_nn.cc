@@ -117,7 +117,7 @@ void map_gemm(NodeContext& ctx) {
 
 void map_softmax(NodeContext& ctx) {
   require_f32_inputs(ctx);
-  const int axis = static_cast<int>(ctx.attr_int("axis", -1));
+  const int axis = ctx.to_axis(ctx.attr_int("axis", -1));
   if (ctx.op_type() == "LogSoftmax") return ctx.set_output(0, ctx.b().log_softmax(ctx.name(), ctx.runtime(0), axis));
   ctx.set_output(0, ctx.b().softmax(ctx.name(), ctx.runtime(0), axis));
 }
@@ -207,7 +207,8 @@ void map_reduce(NodeContext& ctx) {
   if (axes.empty() && ctx.attr_int("noop_with_empty_axes", 0) != 0) {
     return ctx.set_output(0, ctx.b().activation(ctx.name(), ctx.runtime(0), Activation::identity()));
   }
-  std::vector<int> ax(axes.begin(), axes.end());
+  std::vector<int> ax;
+  for (std::int64_t a : axes) ax.push_back(ctx.to_axis(a));
   ctx.set_output(0, ctx.b().reduce(ctx.name(), k, ctx.runtime(0), ax, keepdims));
 }
 

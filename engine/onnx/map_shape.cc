@@ -24,11 +24,12 @@ int norm_axis(NodeContext& ctx, std::int64_t axis, int rank, const char* what = 
 Shape concrete(NodeContext& ctx, const std::vector<SymInt>& dims, const char* what) {
   Shape s;
   for (const SymInt& d : dims) {
-    if (!d.known() || d.value < 0) {
+    if (!d.known()) {
       ctx.unsupported(std::string(what) +
                       " depends on a symbolic input dim; give concrete input shapes "
                       "(OnnxImportOptions::input_shapes)");
     }
+    if (d.value < 0) ctx.invalid(std::string(what) + " has a negative size " + std::to_string(d.value));
     s.push_back(d.value);
   }
   return s;
@@ -61,17 +62,22 @@ std::vector<SymInt> resolve_target(NodeContext& ctx, const SymShape& in, std::ve
   }
   // -1 with every other size known: compute it.
   int minus = -1;
-  std::int64_t known = 1;
+  std::vector<std::int64_t> known_sizes;
   bool all_known = true;
   for (std::size_t i = 0; i < target.size(); ++i) {
     if (target[i].known() && target[i].value == -1) {
       if (minus >= 0) ctx.invalid("shape has more than one -1");
       minus = static_cast<int>(i);
     } else if (target[i].known()) {
-      known *= target[i].value;
+      known_sizes.push_back(target[i].value);
     } else {
       all_known = false;
     }
+  }
+  const std::int64_t known = checked_numel(known_sizes);
+  if (known < 0) {
+    ctx.fail(ErrorCode::kShapeMismatch,
+             "cannot reshape " + detail::to_string(in) + ": the target's sizes multiply past the int64 range");
   }
   const std::int64_t total = detail::known_numel(in);
   if (minus >= 0 && all_known && total >= 0) {
@@ -150,10 +156,13 @@ void map_constant(NodeContext& ctx) {
 
 void map_constant_of_shape(NodeContext& ctx) {
   const Shape shape = concrete(ctx, ctx.sym_ints(0), "the shape input");
-  if (shape.numel() > (std::int64_t{1} << 32))
-    ctx.unsupported("the output would have " + std::to_string(shape.numel()) + " elements");
   Tensor value = ctx.has_attr("value") ? ctx.attr_tensor("value") : Tensor::from_f32(Shape{1}, {0.0f});
   if (value.numel() != 1) ctx.invalid("attribute 'value' must hold one element, has " + value.shape().to_string());
+  const auto limit = static_cast<std::int64_t>(kMaxFoldedBytes / dtype_size(value.dtype()));
+  if (checked_numel(shape.dims(), limit) < 0) {
+    ctx.fail(ErrorCode::kResourceExhausted, "the output " + shape.to_string() + " would have more than " +
+                                                std::to_string(limit) + " elements, the limit for a folded constant");
+  }
   Tensor t(value.dtype(), shape);
   const std::size_t es = dtype_size(value.dtype());
   for (std::int64_t k = 0; k < t.numel(); ++k)
@@ -168,18 +177,37 @@ bool fold_constant_of_shape(NodeContext& ctx) {
 
 void map_range(NodeContext& ctx) {
   const DType dt = ctx.dtype(0);
+  if (dt == DType::kBool || ctx.dtype(1) != dt || ctx.dtype(2) != dt) {
+    ctx.invalid("start, limit and delta must be all int64 or all float, got " + std::string(to_string(dt)) + ", " +
+                to_string(ctx.dtype(1)) + ", " + to_string(ctx.dtype(2)));
+  }
   const double start = ctx.const_scalar(0), limit = ctx.const_scalar(1), delta = ctx.const_scalar(2);
   if (delta == 0) ctx.invalid("delta is 0");
+  const auto max_count = static_cast<std::int64_t>(kMaxFoldedBytes / dtype_size(dt));
+  auto too_many = [&] {
+    ctx.fail(ErrorCode::kResourceExhausted, "the range would have more than " + std::to_string(max_count) +
+                                                " elements, the limit for a folded constant");
+  };
+  if (dt == DType::kI64) {
+    // Exact in uint64: limit - start may not fit in int64 (or a double); the elements themselves do,
+    // so wrapping unsigned arithmetic gives them exactly.
+    const std::int64_t s = ctx.const_tensor(0).i64()[0], l = ctx.const_tensor(1).i64()[0];
+    const std::int64_t d = ctx.const_tensor(2).i64()[0];
+    const auto us = static_cast<std::uint64_t>(s), ul = static_cast<std::uint64_t>(l);
+    const auto ud = static_cast<std::uint64_t>(d);
+    std::uint64_t count = 0;
+    if (d > 0 && l > s) count = (ul - us) / ud + ((ul - us) % ud != 0);
+    if (d < 0 && l < s) count = (us - ul) / (0 - ud) + ((us - ul) % (0 - ud) != 0);
+    if (count > static_cast<std::uint64_t>(max_count)) too_many();
+    Tensor t(dt, Shape{static_cast<std::int64_t>(count)});
+    for (std::uint64_t k = 0; k < count; ++k) t.i64()[k] = static_cast<std::int64_t>(us + k * ud);
+    return ctx.set_const_output(0, t);
+  }
   const double count = std::max(0.0, std::ceil((limit - start) / delta));
-  if (count > double(std::int64_t{1} << 32)) ctx.unsupported("the range has too many elements");
+  if (!(count <= static_cast<double>(max_count))) too_many();
   const auto n = static_cast<std::int64_t>(count);
   Tensor t(dt, Shape{n});
-  for (std::int64_t k = 0; k < n; ++k) {
-    if (dt == DType::kI64)
-      t.i64()[k] = ctx.const_tensor(0).i64()[0] + k * ctx.const_tensor(2).i64()[0];
-    else
-      t.f32()[k] = static_cast<float>(start + static_cast<double>(k) * delta);
-  }
+  for (std::int64_t k = 0; k < n; ++k) t.f32()[k] = static_cast<float>(start + static_cast<double>(k) * delta);
   ctx.set_const_output(0, t);
 }
 
@@ -280,7 +308,7 @@ bool fold_unsqueeze(NodeContext& ctx) {
 void map_transpose(NodeContext& ctx) {
   const int rank = ctx.rank(0);
   std::vector<int> perm;
-  for (std::int64_t p : ctx.attr_ints("perm")) perm.push_back(static_cast<int>(p));
+  for (std::int64_t p : ctx.attr_ints("perm")) perm.push_back(ctx.to_axis(p, "perm entry"));
   if (perm.empty())
     for (int i = rank - 1; i >= 0; --i) perm.push_back(i);
   ctx.set_output(0, ctx.b().transpose(ctx.name(), ctx.runtime(0), perm));
@@ -291,7 +319,7 @@ void map_concat(NodeContext& ctx) {
   for (std::size_t i = 0; i < ctx.input_count(); ++i)
     if (ctx.has_input(i)) xs.push_back(ctx.runtime(i));
   if (xs.empty()) ctx.invalid("needs at least one input");
-  ctx.set_output(0, ctx.b().concat(ctx.name(), xs, static_cast<int>(ctx.attr_int("axis"))));
+  ctx.set_output(0, ctx.b().concat(ctx.name(), xs, ctx.to_axis(ctx.attr_int("axis"))));
 }
 
 bool fold_concat(NodeContext& ctx) {
@@ -316,6 +344,10 @@ void map_split(NodeContext& ctx) {
     if (!s[axis].known()) ctx.unsupported("an even split of a symbolic dim needs concrete input shapes");
     const std::int64_t parts = ctx.has_attr("num_outputs") ? ctx.attr_int("num_outputs") : n;
     if (parts <= 0) ctx.invalid("cannot split into " + std::to_string(parts) + " parts");
+    if (parts != n) {
+      ctx.invalid("attribute 'num_outputs' is " + std::to_string(parts) + " but the node has " + std::to_string(n) +
+                  " outputs");
+    }
     const std::int64_t chunk = (s[axis].value + parts - 1) / parts;
     for (std::int64_t k = 0; k < parts; ++k)
       sizes.push_back(std::max<std::int64_t>(0, std::min(chunk, s[axis].value - k * chunk)));
@@ -334,13 +366,18 @@ void map_slice(NodeContext& ctx) {
   if (ctx.has_input(3)) {
     for (std::int64_t a : ctx.const_ints(3)) axes.push_back(norm_axis(ctx, a, rank));
   } else {
+    if (starts.size() > static_cast<std::size_t>(rank)) {
+      ctx.invalid(std::to_string(starts.size()) + " starts without axes for an input of rank " + std::to_string(rank));
+    }
     for (std::size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int>(i));
   }
   std::vector<std::int64_t> steps = ctx.has_input(4) ? ctx.const_ints(4) : std::vector<std::int64_t>(starts.size(), 1);
-  for (std::int64_t st : steps)
-    if (st <= 0) ctx.unsupported("step " + std::to_string(st) + ": only positive steps are supported");
   if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size()) {
     ctx.invalid("starts, ends, axes and steps must have one length");
+  }
+  for (std::int64_t st : steps) {
+    if (st == 0) ctx.invalid("step 0 is not allowed");
+    if (st < 0) ctx.unsupported("step " + std::to_string(st) + ": only positive steps are supported");
   }
   // Clamp the int64 sentinels ONNX exporters use (INT64_MAX as "to the end") to the dim if known.
   std::vector<std::int64_t> e = ends;
@@ -361,8 +398,12 @@ bool fold_slice(NodeContext& ctx) {
   const auto v = ctx.sym_ints(0);
   const auto starts = ctx.const_ints(1), ends = ctx.const_ints(2);
   if (starts.size() != 1 || ends.size() != 1) return false;
-  const std::int64_t step = ctx.has_input(4) ? ctx.const_ints(4).at(0) : 1;
-  if (step <= 0) return false;
+  if (ctx.has_input(3) && ctx.const_ints(3) != std::vector<std::int64_t>{0} &&
+      ctx.const_ints(3) != std::vector<std::int64_t>{-1})
+    return false;  // an axis other than 0: the engine path reports it
+  const std::vector<std::int64_t> steps = ctx.has_input(4) ? ctx.const_ints(4) : std::vector<std::int64_t>{1};
+  if (steps.size() != 1 || steps[0] <= 0) return false;
+  const std::int64_t step = steps[0];
   const auto n = static_cast<std::int64_t>(v.size());
   auto clampi = [n](std::int64_t x) { return std::clamp<std::int64_t>(x < 0 ? x + n : x, 0, n); };
   std::vector<SymInt> out;
@@ -372,14 +413,15 @@ bool fold_slice(NodeContext& ctx) {
 }
 
 void map_gather(NodeContext& ctx) {
-  ctx.set_output(0,
-                 ctx.b().gather(ctx.name(), ctx.runtime(0), ctx.runtime(1), static_cast<int>(ctx.attr_int("axis", 0))));
+  ctx.set_output(0, ctx.b().gather(ctx.name(), ctx.runtime(0), ctx.runtime(1), ctx.to_axis(ctx.attr_int("axis", 0))));
 }
 
 bool fold_gather(NodeContext& ctx) {
   // Integer vectors (shape pieces), symbols kept; anything else folds through the engine.
   const ImportedValue& in = ctx.input(0);
   if (in.data.dtype() != DType::kI64 || in.data.shape().rank() != 1) return false;
+  const std::int64_t axis = ctx.attr_int("axis", 0);
+  if (axis != 0 && axis != -1) return false;  // out of range for a vector: the engine path reports it
   const auto v = ctx.sym_ints(0);
   const Tensor& idx = ctx.const_tensor(1);
   if (idx.dtype() != DType::kI64) ctx.invalid("indices must be int64 or int32");
@@ -408,6 +450,17 @@ void map_expand(NodeContext& ctx) {
     } else {
       ctx.unsupported("the target shape depends on a symbolic input dim; give concrete input shapes");
     }
+  }
+  // The output (target and input broadcast) must not have a size that wraps around in int64.
+  std::vector<std::int64_t> out_dims;
+  const std::size_t rank = std::max(spec.size(), s.size());
+  for (std::size_t i = 0; i < rank; ++i) {
+    const std::int64_t t = i + spec.size() >= rank ? spec[i + spec.size() - rank] : 1;
+    const SymDim* d = i + s.size() >= rank ? &s[i + s.size() - rank] : nullptr;
+    out_dims.push_back(std::max<std::int64_t>(t, d && d->known() ? d->value : 1));
+  }
+  if (checked_numel(out_dims, kMaxTensorElements) < 0) {
+    ctx.invalid("the output would have too many elements (more than " + std::to_string(kMaxTensorElements) + ")");
   }
   ctx.set_output(0, ctx.b().expand(ctx.name(), ctx.runtime(0), spec));
 }

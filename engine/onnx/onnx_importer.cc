@@ -10,6 +10,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "engine/onnx/host_eval.hpp"
 #include "engine/onnx/import_context.hpp"
 #include "engine/onnx/onnx_tensor.hpp"
 #include "quarks/model.hpp"
@@ -173,11 +174,24 @@ class Importer {
         const std::string symbol =
             d.has_dim_param() && !d.dim_param().empty() ? d.dim_param() : name + "_dim" + std::to_string(i);
         if (auto fixed = options_.dims.find(symbol); fixed != options_.dims.end()) {
+          if (fixed->second < 0) {
+            throw Error(ErrorCode::kInvalidArgument, "graph input '" + name + "': OnnxImportOptions::dims gives '" +
+                                                         symbol + "' the negative size " +
+                                                         std::to_string(fixed->second));
+          }
           dims.emplace_back(fixed->second);
         } else {
           dims.emplace_back(symbol);
         }
       }
+    }
+    // Sizes whose product overflows would wrap in every later shape computation.
+    std::vector<std::int64_t> fixed;
+    for (const Dim& d : dims)
+      if (!d.is_symbolic()) fixed.push_back(d.value);
+    if (checked_numel(fixed, kMaxTensorElements) < 0) {
+      throw Error(ErrorCode::kInvalidArgument, "graph input '" + name + "' has too many elements (more than " +
+                                                   std::to_string(kMaxTensorElements) + ")");
     }
     return dims;
   }
@@ -253,8 +267,11 @@ class Importer {
         std::string known;
         for (const OpEntry& e : op_table())
           if (e.domain == d) known += (known.empty() ? "" : " ") + std::string(e.op_type);
-        throw Error(ErrorCode::kUnsupported, "op '" + n.op_type() + "' is not supported in domain '" + domain_label(d) +
-                                                 "' (supported: " + known + ")");
+        throw Error(ErrorCode::kUnsupported,
+                    "op '" + n.op_type() + "' is not supported in domain '" + domain_label(d) + "' (" +
+                        (known.empty() ? "quarks has no ops in this domain; it imports ai.onnx and ai.quarks"
+                                       : "supported: " + known) +
+                        ")");
       }
       const std::string name = unique_name(n.name().empty() ? n.op_type() + "_" + std::to_string(index) : n.name());
       bool all_const = n.input_size() > 0;
@@ -266,9 +283,11 @@ class Importer {
         NodeContext ctx(n, name, o->second, state_, base_dir_);
         entry->map(ctx);
       }
-      for (const std::string& out : n.output()) {
+      for (int i = 0; i < n.output_size(); ++i) {
+        const std::string& out = n.output(i);
         if (!out.empty() && !values_.count(out)) {
-          throw Error(ErrorCode::kInternal, "the mapping defined no value for output '" + out + "'");
+          throw Error(ErrorCode::kInvalidArgument,
+                      "output " + std::to_string(i) + " '" + out + "' is not produced: the op has fewer outputs");
         }
       }
     } catch (const Error& e) {
@@ -302,11 +321,23 @@ class Importer {
       const std::string& out = n.output(i);
       if (out.empty()) continue;
       auto it = local.find(out);
-      if (it == local.end()) throw Error(ErrorCode::kInternal, "the mapping defined no value for output '" + out + "'");
+      if (it == local.end()) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    "output " + std::to_string(i) + " '" + out + "' is not produced: the op has fewer outputs");
+      }
       if (it->second.is_const) {
         values_[out] = it->second;
         values_[out].value.reset();
       } else {
+        // Session::run allocates its outputs: bound them before anything runs.
+        std::vector<std::int64_t> dims;
+        for (const Dim& d : scratch.dims(*it->second.value)) dims.push_back(d.value);
+        const std::size_t esize = dtype_size(scratch.dtype(*it->second.value));
+        if (checked_numel(dims, static_cast<std::int64_t>(kMaxFoldedBytes / esize)) < 0) {
+          throw Error(ErrorCode::kResourceExhausted,
+                      "folding output '" + out + "' of shape " + scratch.shape_string(*it->second.value) +
+                          " would take more than " + std::to_string(kMaxFoldedBytes) + " bytes");
+        }
         scratch.output(out, *it->second.value);
         runtime_outs.push_back(out);
       }
@@ -314,6 +345,7 @@ class Importer {
     if (runtime_outs.empty()) return;
     CompileOptions copt;
     copt.threads = 1;
+    copt.max_arena_bytes = kMaxFoldedBytes;  // a hostile Expand or ConstantOfShape chain must not allocate terabytes
     Session session(compile(scratch.build(), copt));
     std::map<std::string, Tensor> results = session.run(std::span<const NamedInput>{});
     for (const std::string& out : runtime_outs) {

@@ -41,7 +41,7 @@ class Shape {
   const std::int64_t* begin() const noexcept { return dims_; }
   const std::int64_t* end() const noexcept { return dims_ + rank_; }
   std::span<const std::int64_t> dims() const noexcept { return {dims_, static_cast<std::size_t>(rank_)}; }
-  /// Product of the dims (1 for rank 0).
+  /// Product of the dims (1 for rank 0); saturates at INT64_MAX instead of overflowing.
   std::int64_t numel() const noexcept;
   /// Appends a dim; throws Error(kInvalidArgument) past kMaxRank.
   void push_back(std::int64_t d);
@@ -103,7 +103,7 @@ class TensorView {
 class Tensor {
  public:
   Tensor() = default;
-  /// Zero-filled tensor.
+  /// Zero-filled tensor. Throws Error(kResourceExhausted) when the memory cannot be allocated.
   Tensor(DType dtype, const Shape& shape);
   /// f32 tensor holding `values`; throws Error(kShapeMismatch) if the count differs from the shape.
   static Tensor from_f32(const Shape& shape, std::span<const float> values);

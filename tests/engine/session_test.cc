@@ -141,3 +141,23 @@ TEST(Session, ConcurrentSessionsAreBitIdenticalToSerial) {
 
 }  // namespace
 }  // namespace quarks
+
+namespace quarks {
+namespace {
+
+TEST(TensorAllocation, ImpossibleSizesAreResourceExhaustedErrors) {
+  // 2^60 elements: refused before any allocation is attempted (no std::bad_alloc, no overflow).
+  try {
+    Tensor t(DType::kF32, Shape{std::int64_t{1} << 30, std::int64_t{1} << 30});
+    FAIL() << "allocated " << t.bytes() << " bytes";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kResourceExhausted);
+    EXPECT_NE(std::string(e.what()).find("[1073741824,1073741824]"), std::string::npos) << e.what();
+  }
+  // A product that overflows int64 saturates instead of wrapping to a small or negative count.
+  const Shape huge{std::int64_t{1} << 40, std::int64_t{1} << 40};
+  EXPECT_EQ(huge.numel(), INT64_MAX);
+}
+
+}  // namespace
+}  // namespace quarks
