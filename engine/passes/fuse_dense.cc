@@ -10,11 +10,7 @@ namespace {
 
 // The dense node producing `v`, if `v` is read only by one node and is not a graph output.
 Node* sole_dense_producer(GraphIR& g, const std::vector<int>& uses, ValueId v) {
-  const ValueInfo& info = g.values[v];
-  if (info.kind != ValueKind::kIntermediate || info.producer < 0) return nullptr;
-  Node& p = g.nodes[info.producer];
-  if (p.op != OpKind::kDense || uses[v] != 1 || is_graph_output(g, v)) return nullptr;
-  return &p;
+  return const_cast<Node*>(sole_producer(g, uses, v, OpKind::kDense));
 }
 
 // Makes `into` produce the output of `consumer` (which is then removed).

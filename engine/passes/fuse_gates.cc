@@ -11,22 +11,12 @@
 namespace quarks::detail {
 namespace {
 
-// The activation node producing `v` when that node's output is read only here.
 const Node* sole_activation_producer(const GraphIR& g, const std::vector<int>& uses, ValueId v) {
-  const ValueInfo& info = g.values[v];
-  if (info.kind != ValueKind::kIntermediate || info.producer < 0) return nullptr;
-  const Node& p = g.nodes[info.producer];
-  if (p.op != OpKind::kActivation || uses[v] != 1 || is_graph_output(g, v)) return nullptr;
-  return &p;
+  return sole_producer(g, uses, v, OpKind::kActivation);
 }
 
-// The dense node producing `v` when that node's output is read only here.
 const Node* sole_dense_of(const GraphIR& g, const std::vector<int>& uses, ValueId v) {
-  const ValueInfo& info = g.values[v];
-  if (info.kind != ValueKind::kIntermediate || info.producer < 0) return nullptr;
-  const Node& p = g.nodes[info.producer];
-  if (p.op != OpKind::kDense || uses[v] != 1 || is_graph_output(g, v)) return nullptr;
-  return &p;
+  return sole_producer(g, uses, v, OpKind::kDense);
 }
 
 bool is_mul(const Node& n) { return n.op == OpKind::kBinary && n.attr<BinaryAttrs>().op == BinaryOpKind::kMul; }

@@ -16,6 +16,14 @@ bool is_graph_output(const GraphIR& g, ValueId v) {
   return false;
 }
 
+const Node* sole_producer(const GraphIR& g, const std::vector<int>& uses, ValueId v, OpKind op) {
+  const ValueInfo& info = g.values[v];
+  if (info.kind != ValueKind::kIntermediate || info.producer < 0) return nullptr;
+  const Node& p = g.nodes[static_cast<std::size_t>(info.producer)];
+  if (p.op != op || uses[v] != 1 || is_graph_output(g, v)) return nullptr;
+  return &p;
+}
+
 void remove_nodes(GraphIR& g, const std::vector<bool>& dead) {
   std::vector<Node> kept;
   kept.reserve(g.nodes.size());
