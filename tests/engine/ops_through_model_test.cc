@@ -5,14 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
-#include <utility>
-#include <map>
-#include <iterator>
-#include <functional>
 #include <cstdint>
+#include <cstring>
+#include <functional>
+#include <iterator>
 #include <limits>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/test_util.hpp"
