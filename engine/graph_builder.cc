@@ -178,6 +178,22 @@ Value GraphBuilder::synaptic_gate(const std::string& name, Value x, Value w, Val
   return add_node(*ir_, make_node(OpKind::kSynapticGate, name, {x, w, g}))[0];
 }
 
+Value GraphBuilder::attention(const std::string& name, Value q, Value k, Value v, std::optional<Value> mask,
+                              std::optional<Value> key_lengths, const AttentionOptions& options) {
+  std::vector<Value> in{q, k, v};
+  if (mask) in.push_back(*mask);
+  if (key_lengths) in.push_back(*key_lengths);
+  detail::AttentionAttrs a;
+  a.causal = options.causal;
+  a.has_scale = options.scale.has_value();
+  a.scale = options.scale.value_or(1.0f);
+  a.num_heads = options.num_heads;
+  a.num_kv_heads = options.num_kv_heads;
+  a.has_mask = mask.has_value();
+  a.has_key_lengths = key_lengths.has_value();
+  return add_node(*ir_, make_node(OpKind::kAttention, name, in, a))[0];
+}
+
 Value GraphBuilder::binary(const std::string& name, BinaryOpKind op, Value a, Value b) {
   return add_node(*ir_, make_node(OpKind::kBinary, name, {a, b}, detail::BinaryAttrs{op}))[0];
 }

@@ -99,9 +99,16 @@ struct CastAttrs {
 struct ExpandAttrs {
   std::vector<std::int64_t> shape;
 };
+struct AttentionAttrs {  // inputs: q, k, v, then mask and key_lengths when present
+  bool causal = false;
+  bool has_scale = false;  ///< false: 1/sqrt(head_dim)
+  float scale = 1.0f;
+  int num_heads = 0, num_kv_heads = 0;  ///< 0: from the shapes (4-D layout) / num_heads (num_kv_heads)
+  bool has_mask = false, has_key_lengths = false;
+};
 using OpAttrs = std::variant<NoAttrs, DenseAttrs, GatedDenseAttrs, ActivationAttrs, MultiplexAttrs, OutputGateAttrs,
                              MatMulAttrs, BinaryAttrs, AxisAttrs, NormAttrs, ReshapeAttrs, TransposeAttrs, SplitAttrs,
-                             SliceAttrs, ReduceAttrs, GatherAttrs, UnaryAttrs, CastAttrs, ExpandAttrs>;
+                             SliceAttrs, ReduceAttrs, GatherAttrs, UnaryAttrs, CastAttrs, ExpandAttrs, AttentionAttrs>;
 
 struct Node {
   OpKind op = OpKind::kActivation;

@@ -39,6 +39,7 @@ enum class OpKind : std::uint8_t {
   kEqual,
   kCast,
   kExpand,
+  kAttention,
   kCount
 };
 inline constexpr int kOpKindCount = static_cast<int>(OpKind::kCount);

@@ -40,6 +40,7 @@ constexpr std::array<OpEntry, kOpKindCount> kOps{{
     {OpKind::kEqual, "equal", &kEqualSchema},
     {OpKind::kCast, "cast", &kCastSchema},
     {OpKind::kExpand, "expand", &kExpandSchema},
+    {OpKind::kAttention, "attention", &kAttentionSchema},
 }};
 static_assert(kOps.size() == static_cast<std::size_t>(OpKind::kCount), "every OpKind needs an entry in kOps");
 

@@ -29,5 +29,6 @@ extern const OpSchema kWhereSchema;         // ops/elementwise/typed_ops.cc
 extern const OpSchema kEqualSchema;         // ops/elementwise/typed_ops.cc
 extern const OpSchema kCastSchema;          // ops/elementwise/typed_ops.cc
 extern const OpSchema kExpandSchema;        // ops/elementwise/typed_ops.cc
+extern const OpSchema kAttentionSchema;     // ops/attention/attention_ops.cc
 
 }  // namespace quarks::detail

@@ -59,6 +59,20 @@ enum class UnaryOpKind { kNeg, kAbs, kExp, kLog, kSqrt, kReciprocal, kErf, kClip
 /// Reductions over a set of axes (f32).
 enum class ReduceOpKind { kSum, kMean, kMax, kMin };
 
+/// Options of GraphBuilder::attention.
+struct AttentionOptions {
+  /// Query i sees keys j <= i + (Sk - Sq): aligned to the end, so Sq < Sk is a decode step over a KV
+  /// cache (and with Sq > Sk the first Sq - Sk queries see no key).
+  bool causal = false;
+  /// Multiplies Q·Kᵀ; default 1/sqrt(head_dim). Must be finite.
+  std::optional<float> scale;
+  /// Query heads. Needed for the 3-D layout; with the 4-D layout 0 (taken from q) or equal to q's dim 1.
+  int num_heads = 0;
+  /// K/V heads (grouped-query attention: query head h reads kv head h / (num_heads / num_kv_heads)).
+  /// 0 = num_heads in the 3-D layout, k's dim 1 in the 4-D layout.
+  int num_kv_heads = 0;
+};
+
 /// A validated graph, ready for quarks::compile. Cheap to copy (shared, immutable).
 class Graph {
  public:
@@ -121,6 +135,18 @@ class GraphBuilder {
   /// constant [K, N] and G a runtime gate of shape [K, N] (a synapse mask), [M, K, 1] (one gate per
   /// input and row) or [M, K, N] (one per synapse and row), where M is the product of x's leading dims.
   Value synaptic_gate(const std::string& name, Value x, Value w, Value g);
+  /// Fused attention softmax(Q·Kᵀ·scale + mask)·V per batch and query head, computed flash-style: the
+  /// [Sq, Sk] score matrix is never materialised. Two layouts (f32, output in q's layout):
+  ///   4-D: q [B, Hq, Sq, D], k and v [B, Hkv, Sk, D], Hq a multiple of Hkv;
+  ///   3-D: q [B, Sq, Hq·D], k and v [B, Sk, Hkv·D] with options.num_heads (and num_kv_heads) given;
+  ///        the heads are read in place with strides, nothing is transposed.
+  /// mask: additive f32, broadcastable to [B, Hq, Sq, Sk] ([B,1,1,Sk], [1,1,Sq,Sk], [Sq,Sk], ...); -inf
+  /// hides a key. key_lengths: i64 [B]; keys at positions >= key_lengths[b] are ignored; a length outside
+  /// [0, Sk] throws Error(kInvalidArgument) from Session::run naming the node, the batch index and value.
+  /// A query that sees no key at all (key length 0, every mask entry -inf, causal with Sq > Sk) outputs
+  /// zeros, not NaN. NaN in q, k or the mask, or a +inf score, makes that query's output NaN.
+  Value attention(const std::string& name, Value q, Value k, Value v, std::optional<Value> mask = std::nullopt,
+                  std::optional<Value> key_lengths = std::nullopt, const AttentionOptions& options = {});
 
   // --- elementwise, normalisation ------------------------------------------------------------------
   Value binary(const std::string& name, BinaryOpKind op, Value a, Value b);

@@ -1154,5 +1154,336 @@ TEST(OpsThroughModel, WhereAndEqualWithSymbolicDims) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// attention: against a double reference that materialises the scores (4-D data [B, H, S, D]).
+
+struct AttentionRefInputs {
+  std::int64_t b, hq, hkv, sq, sk, d;
+  const Tensor *q, *k, *v;       // 4-D
+  const Tensor* mask = nullptr;  // any shape broadcastable to [B, Hq, Sq, Sk]
+  const std::vector<std::int64_t>* lengths = nullptr;
+  bool causal = false;
+  double scale = 0.0;  // 0: 1/sqrt(d)
+};
+
+// y[b, h, i, :] = softmax_j(q·k_j·scale + mask, over visible j)·V; rows with nothing visible are 0.
+std::vector<double> attention_ref(const AttentionRefInputs& a) {
+  std::vector<double> y(static_cast<std::size_t>(a.b * a.hq * a.sq * a.d), 0.0);
+  const double scale = a.scale != 0.0 ? a.scale : 1.0 / std::sqrt(static_cast<double>(a.d));
+  const auto mask_at = [&](std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t j) {
+    const Shape& ms = a.mask->shape();
+    const std::int64_t full[4] = {b, h, i, j};
+    std::int64_t index = 0;
+    for (int p = 0; p < ms.rank(); ++p) {
+      const std::int64_t coord = full[4 - ms.rank() + p];
+      index = index * ms[p] + (ms[p] == 1 ? 0 : coord);
+    }
+    return static_cast<double>(a.mask->f32()[index]);
+  };
+  for (std::int64_t b = 0; b < a.b; ++b) {
+    const std::int64_t len = a.lengths ? (*a.lengths)[b] : a.sk;
+    for (std::int64_t h = 0; h < a.hq; ++h) {
+      const std::int64_t g = h / (a.hq / a.hkv);
+      for (std::int64_t i = 0; i < a.sq; ++i) {
+        std::vector<double> s;
+        std::vector<std::int64_t> keys;
+        double m = -INFINITY;
+        for (std::int64_t j = 0; j < len; ++j) {
+          if (a.causal && j > i + (a.sk - a.sq)) continue;
+          double dot = 0.0;
+          for (std::int64_t x = 0; x < a.d; ++x) {
+            dot += static_cast<double>(a.q->f32()[((b * a.hq + h) * a.sq + i) * a.d + x]) *
+                   a.k->f32()[((b * a.hkv + g) * a.sk + j) * a.d + x];
+          }
+          s.push_back(dot * scale + (a.mask ? mask_at(b, h, i, j) : 0.0));
+          keys.push_back(j);
+          m = std::max(m, s.back());
+        }
+        if (m == -INFINITY) continue;
+        double sum = 0.0;
+        double* yi = y.data() + ((b * a.hq + h) * a.sq + i) * a.d;
+        for (std::size_t t = 0; t < s.size(); ++t) {
+          const double w = std::exp(s[t] - m);
+          sum += w;
+          for (std::int64_t x = 0; x < a.d; ++x) yi[x] += w * a.v->f32()[((b * a.hkv + g) * a.sk + keys[t]) * a.d + x];
+        }
+        for (std::int64_t x = 0; x < a.d; ++x) yi[x] /= sum;
+      }
+    }
+  }
+  return y;
+}
+
+// [B, H, S, D] -> [B, S, H·D] (and back with to_4d).
+Tensor to_3d(const Tensor& t) {
+  const Shape& s = t.shape();
+  Tensor out(DType::kF32, {s[0], s[2], s[1] * s[3]});
+  for (std::int64_t b = 0; b < s[0]; ++b)
+    for (std::int64_t h = 0; h < s[1]; ++h)
+      for (std::int64_t i = 0; i < s[2]; ++i)
+        for (std::int64_t x = 0; x < s[3]; ++x)
+          out.f32()[(b * s[2] + i) * s[1] * s[3] + h * s[3] + x] = t.f32()[((b * s[1] + h) * s[2] + i) * s[3] + x];
+  return out;
+}
+
+std::vector<double> ref_to_3d(const std::vector<double>& y, std::int64_t b, std::int64_t h, std::int64_t sq,
+                              std::int64_t d) {
+  std::vector<double> out(y.size());
+  for (std::int64_t n = 0; n < b; ++n)
+    for (std::int64_t hh = 0; hh < h; ++hh)
+      for (std::int64_t i = 0; i < sq; ++i)
+        for (std::int64_t x = 0; x < d; ++x)
+          out[(n * sq + i) * h * d + hh * d + x] = y[((n * h + hh) * sq + i) * d + x];
+  return out;
+}
+
+std::vector<Dim> dims_of(const Shape& s) { return std::vector<Dim>(s.begin(), s.end()); }
+
+// Inputs in [-2, 2] (scores of a few units) and values in [-1, 1]: the outputs are O(1), and 1e-5
+// absolute is ~10x the f32 error of the scores (kernel sweeps: tests/ops/attention/).
+constexpr double kAttentionTol = 1e-5;
+
+TEST(OpsThroughModel, AttentionBothLayoutsWithMaskKeyLengthsAndCausal) {
+  const std::int64_t b = 2, h = 3, sq = 19, sk = 70, d = 16;
+  Tensor q = random_tensor({b, h, sq, d}, 301, -2, 2), k = random_tensor({b, h, sk, d}, 302, -2, 2),
+         v = random_tensor({b, h, sk, d}, 303);
+  Tensor mask = random_tensor({b, 1, 1, sk}, 304, -2, 0);
+  for (std::int64_t j = 0; j < sk; j += 5) mask.f32()[j] = -INFINITY;  // batch 0: every fifth key hidden
+  const std::vector<std::int64_t> lengths = {70, 33};
+  for (bool three_d : {false, true}) {
+    for (bool causal : {false, true}) {
+      for (int threads : {1, 2}) {
+        GraphBuilder g;
+        const Tensor qx = three_d ? to_3d(q) : q, kx = three_d ? to_3d(k) : k, vx = three_d ? to_3d(v) : v;
+        auto qv = g.input("q", dims_of(qx.shape()));
+        auto kv = g.input("k", dims_of(kx.shape()));
+        auto vv = g.input("v", dims_of(vx.shape()));
+        auto mv = g.input("mask", {b, 1, 1, sk});
+        auto lv = g.input("lengths", {b}, DType::kI64);
+        AttentionOptions o;
+        o.causal = causal;
+        if (three_d) o.num_heads = static_cast<int>(h);
+        auto y = g.attention("attn", qv, kv, vv, mv, lv, o);
+        EXPECT_EQ(g.shape_string(y), qx.shape().to_string());
+        g.output("y", y);
+        CompileOptions co;
+        co.threads = threads;
+        Model model = compile(g.build(), co);
+        Tensor got = Session(model)
+                         .run({{"q", qx}, {"k", kx}, {"v", vx}, {"mask", mask}, {"lengths", i64_tensor({b}, lengths)}})
+                         .at("y");
+        ASSERT_EQ(got.shape(), qx.shape());
+        AttentionRefInputs a{b, h, h, sq, sk, d, &q, &k, &v, &mask, &lengths, causal};
+        std::vector<double> want = attention_ref(a);
+        if (three_d) want = ref_to_3d(want, b, h, sq, d);
+        EXPECT_LT(max_abs_diff(got, want), kAttentionTol)
+            << (three_d ? "3-D" : "4-D") << (causal ? " causal" : "") << " threads " << threads;
+      }
+    }
+  }
+}
+
+TEST(OpsThroughModel, AttentionGroupedQueryScaleAndBroadcastMasks) {
+  const std::int64_t b = 2, hq = 8, hkv = 2, sq = 17, sk = 65, d = 64;
+  Tensor q = random_tensor({b, hq, sq, d}, 311, -2, 2), k = random_tensor({b, hkv, sk, d}, 312, -2, 2),
+         v = random_tensor({b, hkv, sk, d}, 313);
+  const std::vector<Shape> mask_shapes = {{1, 1, sq, sk}, {sq, sk}, {b, hq, sq, sk}, {1, hq, 1, 1}};
+  for (const Shape& ms : mask_shapes) {
+    for (bool three_d : {false, true}) {
+      Tensor mask = random_tensor(ms, 314, -3, 1);
+      if (ms.rank() >= 2 && ms[ms.rank() - 1] == sk) {
+        for (std::int64_t j = 0; j < sk; ++j) mask.f32()[3 * sk + j] = -INFINITY;  // a fully masked row
+      }
+      GraphBuilder g;
+      const Tensor qx = three_d ? to_3d(q) : q, kx = three_d ? to_3d(k) : k, vx = three_d ? to_3d(v) : v;
+      AttentionOptions o;
+      o.scale = 0.3f;
+      if (three_d) {
+        o.num_heads = static_cast<int>(hq);
+        o.num_kv_heads = static_cast<int>(hkv);
+      }
+      g.output("y", g.attention("attn", g.input("q", dims_of(qx.shape())), g.input("k", dims_of(kx.shape())),
+                                g.input("v", dims_of(vx.shape())), g.constant("mask", mask), std::nullopt, o));
+      CompileOptions co;
+      co.threads = 2;
+      Tensor got = run_once(g.build(), {{"q", qx}, {"k", kx}, {"v", vx}}, "y", co);
+      AttentionRefInputs a{b, hq, hkv, sq, sk, d, &q, &k, &v, &mask};
+      a.scale = 0.3f;
+      std::vector<double> want = attention_ref(a);
+      if (three_d) want = ref_to_3d(want, b, hq, sq, d);
+      EXPECT_LT(max_abs_diff(got, want), kAttentionTol) << ms.to_string() << (three_d ? " 3-D" : " 4-D");
+      for (std::int64_t i = 0; i < got.numel(); ++i) ASSERT_FALSE(std::isnan(got.f32()[i]));
+    }
+  }
+}
+
+TEST(OpsThroughModel, AttentionSymbolicDimsDecodeSplitAndZeroLengths) {
+  // [batch, seq, H·D] with symbolic dims; one plan per shape: a prefill, then decode steps of one query
+  // over a longer cache (2 threads and one head: the kernel splits the keys over tasks and merges them,
+  // see KeySplitIsChosenForDecodeWithFewTasks in tests/ops/attention/).
+  const std::int64_t h = 1, d = 32;
+  GraphBuilder g;
+  auto qv = g.input("q", {"batch", "q_len", h * d});
+  auto kv = g.input("k", {"batch", "kv_len", h * d});
+  auto vv = g.input("v", {"batch", "kv_len", h * d});
+  auto lv = g.input("lengths", {"batch"}, DType::kI64);
+  AttentionOptions o;
+  o.num_heads = static_cast<int>(h);
+  o.causal = true;
+  auto y = g.attention("attn", qv, kv, vv, std::nullopt, lv, o);
+  EXPECT_EQ(g.shape_string(y), "[batch,q_len,32]");
+  g.output("y", y);
+  CompileOptions co;
+  co.threads = 2;
+  Model model = compile(g.build(), co);
+  Session session(model);
+  struct Case {
+    std::int64_t b, sq, sk;
+  };
+  for (const auto& [b, sq, sk] : {Case{2, 40, 40}, Case{1, 1, 2048}, Case{3, 1, 999}}) {
+    Tensor q = random_tensor({b, h, sq, d}, 321, -2, 2), k = random_tensor({b, h, sk, d}, 322, -2, 2),
+           v = random_tensor({b, h, sk, d}, 323);
+    std::vector<std::int64_t> lengths(static_cast<std::size_t>(b), sk);
+    if (b > 1) lengths[b - 1] = 0;  // no key at all: zeros
+    if (b > 2) lengths[1] = sk / 2;
+    Tensor got =
+        session.run({{"q", to_3d(q)}, {"k", to_3d(k)}, {"v", to_3d(v)}, {"lengths", i64_tensor({b}, lengths)}}).at("y");
+    ASSERT_EQ(got.shape(), (Shape{b, sq, h * d}));
+    AttentionRefInputs a{b, h, h, sq, sk, d, &q, &k, &v, nullptr, &lengths, true};
+    EXPECT_LT(max_abs_diff(got, ref_to_3d(attention_ref(a), b, h, sq, d)), kAttentionTol)
+        << b << " " << sq << " " << sk;
+    if (b > 1) {
+      for (std::int64_t i = 0; i < sq * h * d; ++i) ASSERT_EQ(got.f32()[(b - 1) * sq * h * d + i], 0.0f);
+    }
+  }
+}
+
+TEST(OpsThroughModel, AttentionLongSequenceNeedsNoScoreBuffer) {
+  // Sq = Sk = 4096: the scores alone would be 4096² floats = 64 MiB per head; the arena holds only tiles.
+  const std::int64_t s = 4096, d = 64;
+  Tensor q = random_tensor({1, 1, s, d}, 331, -2, 2), k = random_tensor({1, 1, s, d}, 332, -2, 2),
+         v = random_tensor({1, 1, s, d}, 333);
+  GraphBuilder g;
+  AttentionOptions o;
+  o.causal = true;
+  g.output("y", g.attention("attn", g.input("q", {1, 1, s, d}), g.input("k", {1, 1, s, d}), g.input("v", {1, 1, s, d}),
+                            std::nullopt, std::nullopt, o));
+  CompileOptions co;
+  co.threads = 2;
+  Model model = compile(g.build(), co);
+  Session session(model);
+  Tensor got = session.run({{"q", q}, {"k", k}, {"v", v}}).at("y");
+  const std::size_t scores = std::size_t{4096} * 4096 * sizeof(float);
+  EXPECT_LT(session.arena_bytes(), scores / 256) << session.arena_bytes();
+  // Check a sample of rows against the reference (all of it would take a while in double).
+  for (std::int64_t i : {0, 1, 63, 64, 2047, 4000, 4095}) {
+    Tensor qi = Tensor::from_f32({1, 1, 1, d}, std::vector<float>(q.f32() + i * d, q.f32() + (i + 1) * d));
+    Tensor ki = Tensor::from_f32({1, 1, i + 1, d}, std::vector<float>(k.f32(), k.f32() + (i + 1) * d));
+    Tensor vi = Tensor::from_f32({1, 1, i + 1, d}, std::vector<float>(v.f32(), v.f32() + (i + 1) * d));
+    AttentionRefInputs a{1, 1, 1, 1, i + 1, d, &qi, &ki, &vi};  // row i sees keys 0..i
+    const std::vector<double> want = attention_ref(a);
+    for (std::int64_t x = 0; x < d; ++x) ASSERT_NEAR(got.f32()[i * d + x], want[x], kAttentionTol) << i;
+  }
+}
+
+TEST(OpsThroughModel, AttentionErrorsNameTheNodeAndTheShapes) {
+  const auto expect_error = [](const std::function<void(GraphBuilder&)>& build, ErrorCode code,
+                               const std::string& what) {
+    GraphBuilder g;
+    try {
+      build(g);
+      ADD_FAILURE() << "no error, expected: " << what;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), code) << e.what();
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  expect_error(
+      [](GraphBuilder& g) {
+        g.attention("attn", g.input("q", {2, 4, 5, 64}), g.input("k", {2, 4, 7, 32}), g.input("v", {2, 4, 7, 32}));
+      },
+      ErrorCode::kShapeMismatch,
+      "node 'attn' (attention): head dims differ: q 'q' [2,4,5,64] has D=64 but k 'k' [2,4,7,32] has D=32");
+  expect_error(
+      [](GraphBuilder& g) {
+        g.attention("attn", g.input("q", {2, 6, 5, 8}), g.input("k", {2, 4, 7, 8}), g.input("v", {2, 4, 7, 8}));
+      },
+      ErrorCode::kShapeMismatch, "query heads Hq=6 of q 'q' [2,6,5,8] are not a multiple of the kv heads Hkv=4");
+  expect_error(
+      [](GraphBuilder& g) {
+        g.attention("attn", g.input("q", {2, 4, 5, 8}), g.input("k", {2, 4, 7, 8}), g.input("v", {2, 4, 7, 8}),
+                    g.input("m", {2, 1, 5, 6}));
+      },
+      ErrorCode::kShapeMismatch,
+      "mask 'm' [2,1,5,6] does not broadcast to [B, Hq, Sq, Sk] = [2,4,5,7] (dim 3: 6 vs 7)");
+  expect_error(
+      [](GraphBuilder& g) {
+        g.attention("attn", g.input("q", {2, 4, 5, 8}), g.input("k", {2, 4, 7, 8}), g.input("v", {2, 4, 7, 8}),
+                    std::nullopt, g.input("len", {3}, DType::kI64));
+      },
+      ErrorCode::kShapeMismatch, "key_lengths 'len' has shape [3] but must be [B] = [2]");
+  expect_error(
+      [](GraphBuilder& g) {
+        g.attention("attn", g.input("q", {2, 4, 5, 8}), g.input("k", {2, 4, 7, 8}), g.input("v", {2, 4, 7, 8}),
+                    std::nullopt, g.input("len", {2}));
+      },
+      ErrorCode::kTypeMismatch, "node 'attn' (attention): key_lengths 'len' is f32 but must be i64");
+  expect_error(
+      [](GraphBuilder& g) {
+        g.attention("attn", g.input("q", {2, 5, 64}), g.input("k", {2, 7, 64}), g.input("v", {2, 7, 64}));
+      },
+      ErrorCode::kInvalidArgument, "q 'q' [2,5,64] is in the 3-D layout [B, Sq, Hq*D]: options.num_heads must give Hq");
+  expect_error(
+      [](GraphBuilder& g) {
+        AttentionOptions o;
+        o.num_heads = 3;
+        g.attention("attn", g.input("q", {2, 5, 64}), g.input("k", {2, 7, 64}), g.input("v", {2, 7, 64}), std::nullopt,
+                    std::nullopt, o);
+      },
+      ErrorCode::kShapeMismatch, "hidden size 64 of q 'q' [2,5,64] is not divisible by num_heads 3");
+  expect_error(
+      [](GraphBuilder& g) {
+        AttentionOptions o;
+        o.num_heads = 4;
+        o.num_kv_heads = 2;
+        g.attention("attn", g.input("q", {2, 5, 64}), g.input("k", {2, 7, 64}), g.input("v", {2, 7, 32}), std::nullopt,
+                    std::nullopt, o);
+      },
+      ErrorCode::kShapeMismatch, "k 'k' [2,7,64] has hidden size 64 but 2 kv heads of D=16 need 32");
+  expect_error(
+      [](GraphBuilder& g) {
+        AttentionOptions o;
+        o.scale = INFINITY;
+        g.attention("attn", g.input("q", {1, 1, 2, 4}), g.input("k", {1, 1, 2, 4}), g.input("v", {1, 1, 2, 4}),
+                    std::nullopt, std::nullopt, o);
+      },
+      ErrorCode::kInvalidArgument, "scale must be finite");
+  expect_error(
+      [](GraphBuilder& g) {
+        g.attention("attn", g.input("q", {1, 1, 2, 4}, DType::kI64), g.input("k", {1, 1, 2, 4}),
+                    g.input("v", {1, 1, 2, 4}));
+      },
+      ErrorCode::kTypeMismatch, "q 'q' is i64 but must be f32");
+
+  // A key length outside [0, Sk] throws from run, naming the node, the batch index and the value.
+  GraphBuilder g;
+  g.output("y", g.attention("attn", g.input("q", {2, 1, 3, 4}), g.input("k", {2, 1, 5, 4}), g.input("v", {2, 1, 5, 4}),
+                            std::nullopt, g.input("len", {2}, DType::kI64)));
+  Model model = compile(g.build());
+  Session session(model);
+  const Tensor q = random_tensor({2, 1, 3, 4}, 341), kv = random_tensor({2, 1, 5, 4}, 342);
+  for (std::int64_t bad : {6, -1}) {
+    try {
+      session.run({{"q", q}, {"k", kv}, {"v", kv}, {"len", i64_tensor({2}, {5, bad})}});
+      ADD_FAILURE() << "no error for key length " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("node 'attn' (attention): key_lengths 'len'[1] = " + std::to_string(bad) +
+                                           " is outside [0, 5] (Sk of k 'k' [2,1,5,4])"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
 }  // namespace
 }  // namespace quarks

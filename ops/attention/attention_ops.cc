@@ -1,0 +1,276 @@
+// Schema of the attention family: attention(q, k, v [, mask] [, key_lengths]) in the 4-D layout
+// [B, H, S, D] or the 3-D layout [B, S, H·D] (heads read with strides).
+#include <cmath>
+
+#include "engine/shape_utils.hpp"
+#include "ops/attention/attention_kernel.hpp"
+#include "ops/op_schemas.hpp"
+
+namespace quarks::detail {
+namespace {
+
+int no_in_place(const Node&) { return -1; }
+
+std::string dim_text(const SymDim& d) {
+  return d.known() ? std::to_string(d.value) : d.symbol.empty() ? "?" : d.symbol;
+}
+
+// Input positions of the optional inputs (-1 when absent).
+int mask_index(const AttentionAttrs& a) { return a.has_mask ? 3 : -1; }
+int lengths_index(const AttentionAttrs& a) { return a.has_key_lengths ? (a.has_mask ? 4 : 3) : -1; }
+
+void check_arity(const Node& node) {
+  const AttentionAttrs& a = node.attr<AttentionAttrs>();
+  const std::size_t expected = 3 + (a.has_mask ? 1 : 0) + (a.has_key_lengths ? 1 : 0);
+  if (node.inputs.size() != expected) {
+    attr_error(node, "expects " + std::to_string(expected) + " inputs, got " + std::to_string(node.inputs.size()));
+  }
+}
+
+// The dims of one attention: what every check and the compile step need.
+struct Dims {
+  bool three_d = false;
+  SymDim batch, q_heads, kv_heads, q_len, kv_len, head_dim;
+};
+
+SymDim known(std::int64_t v) { return SymDim{v, {}}; }
+
+// "q 'x' [2,8,17,64]"
+std::string describe_input(const Node& node, const GraphIR& g, std::span<const SymShape> in, std::size_t i) {
+  static const char* const kRoles[] = {"q", "k", "v"};
+  return std::string(kRoles[i]) + " '" + input_name(node, g, i) + "' " + to_string(in[i]);
+}
+
+Dims infer_dims(const Node& node, const GraphIR& g, std::span<const SymShape> in) {
+  const AttentionAttrs& a = node.attr<AttentionAttrs>();
+  const SymShape &q = in[0], &k = in[1], &v = in[2];
+  if (a.num_heads < 0 || a.num_kv_heads < 0) {
+    attr_error(node, "num_heads (" + std::to_string(a.num_heads) + ") and num_kv_heads (" +
+                         std::to_string(a.num_kv_heads) + ") must be >= 0");
+  }
+  if (a.has_scale && !std::isfinite(a.scale)) attr_error(node, "scale must be finite, got " + std::to_string(a.scale));
+  if (q.size() != 3 && q.size() != 4) {
+    shape_error(node, describe_input(node, g, in, 0) +
+                          ": attention takes q as [B, Hq, Sq, D] or [B, Sq, Hq*D] (with num_heads)");
+  }
+  for (std::size_t i = 1; i < 3; ++i) {
+    if (in[i].size() != q.size()) {
+      shape_error(node, describe_input(node, g, in, i) + " must have the rank of " + describe_input(node, g, in, 0));
+    }
+  }
+  Dims d;
+  d.three_d = q.size() == 3;
+  d.batch = q[0];
+  for (std::size_t i = 1; i < 3; ++i) {
+    if (!may_equal(in[i][0], q[0])) {
+      shape_error(node,
+                  "batch sizes differ: " + describe_input(node, g, in, 0) + " and " + describe_input(node, g, in, i));
+    }
+  }
+  if (!d.three_d) {
+    d.q_heads = q[1];
+    d.q_len = q[2];
+    d.head_dim = q[3];
+    d.kv_heads = k[1];
+    d.kv_len = k[2];
+    for (std::size_t i = 1; i < 3; ++i) {
+      if (!may_equal(in[i][3], d.head_dim)) {
+        shape_error(node, "head dims differ: " + describe_input(node, g, in, 0) + " has D=" + dim_text(d.head_dim) +
+                              " but " + describe_input(node, g, in, i) + " has D=" + dim_text(in[i][3]));
+      }
+    }
+    if (!may_equal(k[1], v[1]) || !may_equal(k[2], v[2])) {
+      shape_error(node, describe_input(node, g, in, 1) + " and " + describe_input(node, g, in, 2) +
+                            " must have the same heads and length");
+    }
+    if (a.num_heads != 0 && !may_equal(d.q_heads, known(a.num_heads))) {
+      attr_error(node, "num_heads " + std::to_string(a.num_heads) + " does not match " +
+                           describe_input(node, g, in, 0) + " (Hq=" + dim_text(d.q_heads) + ")");
+    }
+    if (a.num_kv_heads != 0 && !may_equal(d.kv_heads, known(a.num_kv_heads))) {
+      attr_error(node, "num_kv_heads " + std::to_string(a.num_kv_heads) + " does not match " +
+                           describe_input(node, g, in, 1) + " (Hkv=" + dim_text(d.kv_heads) + ")");
+    }
+    if (d.kv_heads.known() && d.kv_heads.value == 0) shape_error(node, describe_input(node, g, in, 1) + " has 0 heads");
+    if (d.q_heads.known() && d.kv_heads.known() && d.q_heads.value % d.kv_heads.value != 0) {
+      shape_error(node, "query heads Hq=" + dim_text(d.q_heads) + " of " + describe_input(node, g, in, 0) +
+                            " are not a multiple of the kv heads Hkv=" + dim_text(d.kv_heads) + " of " +
+                            describe_input(node, g, in, 1));
+    }
+  } else {
+    if (a.num_heads == 0) {
+      attr_error(
+          node, describe_input(node, g, in, 0) + " is in the 3-D layout [B, Sq, Hq*D]: options.num_heads must give Hq");
+    }
+    const int kv_heads = a.num_kv_heads != 0 ? a.num_kv_heads : a.num_heads;
+    if (a.num_heads % kv_heads != 0) {
+      attr_error(node, "num_heads " + std::to_string(a.num_heads) + " is not a multiple of num_kv_heads " +
+                           std::to_string(kv_heads));
+    }
+    d.q_heads = known(a.num_heads);
+    d.kv_heads = known(kv_heads);
+    d.q_len = q[1];
+    d.kv_len = k[1];
+    if (q[2].known()) {
+      if (q[2].value % a.num_heads != 0) {
+        shape_error(node, "hidden size " + std::to_string(q[2].value) + " of " + describe_input(node, g, in, 0) +
+                              " is not divisible by num_heads " + std::to_string(a.num_heads));
+      }
+      d.head_dim = known(q[2].value / a.num_heads);
+    }
+    const SymDim kv_hidden = d.head_dim.known() ? known(d.head_dim.value * kv_heads) : SymDim{};
+    for (std::size_t i = 1; i < 3; ++i) {
+      if (!may_equal(in[i][2], kv_hidden)) {
+        shape_error(node, describe_input(node, g, in, i) + " has hidden size " + dim_text(in[i][2]) + " but " +
+                              std::to_string(kv_heads) + " kv heads of D=" + dim_text(d.head_dim) + " need " +
+                              dim_text(kv_hidden));
+      }
+      if (!d.head_dim.known() && in[i][2].known() && in[i][2].value % kv_heads != 0) {
+        shape_error(node, "hidden size " + std::to_string(in[i][2].value) + " of " + describe_input(node, g, in, i) +
+                              " is not divisible by num_kv_heads " + std::to_string(kv_heads));
+      }
+    }
+    if (!may_equal(k[1], v[1])) {
+      shape_error(node, describe_input(node, g, in, 1) + " and " + describe_input(node, g, in, 2) +
+                            " must have the same length");
+    }
+  }
+  if (d.head_dim.known() && d.head_dim.value == 0) {
+    shape_error(node, describe_input(node, g, in, 0) + " has head_dim 0; attention needs D >= 1");
+  }
+  return d;
+}
+
+std::vector<SymShape> infer_attention(const Node& node, const GraphIR& g, std::span<const SymShape> in) {
+  check_arity(node);
+  const AttentionAttrs& a = node.attr<AttentionAttrs>();
+  const Dims d = infer_dims(node, g, in);
+  if (const int mi = mask_index(a); mi >= 0) {
+    const SymShape& mask = in[mi];
+    const SymShape target{d.batch, d.q_heads, d.q_len, d.kv_len};
+    if (mask.size() > 4) {
+      shape_error(node, "mask '" + input_name(node, g, mi) + "' " + to_string(mask) +
+                            " has more than 4 dims; it must broadcast to [B, Hq, Sq, Sk] = " + to_string(target));
+    }
+    for (std::size_t j = 0; j < mask.size(); ++j) {
+      const SymDim& t = target[4 - mask.size() + j];
+      const bool one = mask[j].known() && mask[j].value == 1;
+      if (!one && !may_equal(mask[j], t)) {
+        shape_error(node, "mask '" + input_name(node, g, mi) + "' " + to_string(mask) +
+                              " does not broadcast to [B, Hq, Sq, Sk] = " + to_string(target) + " (dim " +
+                              std::to_string(4 - mask.size() + j) + ": " + dim_text(mask[j]) + " vs " + dim_text(t) +
+                              ")");
+      }
+    }
+  }
+  if (const int li = lengths_index(a); li >= 0) {
+    const SymShape& lengths = in[li];
+    if (lengths.size() != 1 || !may_equal(lengths[0], d.batch)) {
+      shape_error(node, "key_lengths '" + input_name(node, g, li) + "' has shape " + to_string(lengths) +
+                            " but must be [B] = [" + dim_text(d.batch) + "]");
+    }
+  }
+  return {in[0]};
+}
+
+std::vector<DType> attention_dtypes(const Node& node, const GraphIR& g, std::span<const DType> in) {
+  check_arity(node);
+  const AttentionAttrs& a = node.attr<AttentionAttrs>();
+  const int li = lengths_index(a);
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const DType want = static_cast<int>(i) == li ? DType::kI64 : DType::kF32;
+    if (in[i] != want) {
+      static const char* const kRoles[] = {"q", "k", "v"};
+      const std::string role = i < 3 ? kRoles[i] : static_cast<int>(i) == li ? "key_lengths" : "mask";
+      throw Error(ErrorCode::kTypeMismatch, GraphIR::where(node) + role + " '" + input_name(node, g, i) + "' is " +
+                                                to_string(in[i]) + " but must be " + to_string(want));
+    }
+  }
+  return {DType::kF32};
+}
+
+class AttentionOp final : public CompiledOp {
+ public:
+  AttentionOp(const CompileContext& ctx, const ops::AttentionConfig& cfg)
+      : kernel_(cfg),
+        mask_index_(mask_index(ctx.node.attr<AttentionAttrs>())),
+        lengths_index_(lengths_index(ctx.node.attr<AttentionAttrs>())) {
+    if (lengths_index_ >= 0) {
+      where_ = GraphIR::where(ctx.node) + "key_lengths '" + input_name(ctx.node, ctx.graph, lengths_index_) + "'";
+      range_ = " is outside [0, " + std::to_string(cfg.kv_len) + "] (Sk of k '" + input_name(ctx.node, ctx.graph, 1) +
+               "' " + ctx.in[1].to_string() + ")";
+    }
+  }
+  std::size_t scratch_bytes() const override { return kernel_.scratch_bytes(); }
+  void run(const OpIO& io) const override {
+    const std::int64_t* lengths = lengths_index_ >= 0 ? io.in_as<std::int64_t>(lengths_index_) : nullptr;
+    if (lengths != nullptr) {
+      const ops::AttentionConfig& c = kernel_.config();
+      const std::int64_t b = ops::first_bad_key_length(lengths, c.batch, c.kv_len);
+      if (b >= 0) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    where_ + "[" + std::to_string(b) + "] = " + std::to_string(lengths[b]) + range_);
+      }
+    }
+    kernel_.run(io.in_f32(0), io.in_f32(1), io.in_f32(2), mask_index_ >= 0 ? io.in_f32(mask_index_) : nullptr, lengths,
+                io.out_f32(0), io.scratch);
+  }
+
+ private:
+  ops::AttentionKernel kernel_;
+  int mask_index_, lengths_index_;
+  std::string where_, range_;
+};
+
+std::unique_ptr<CompiledOp> compile_attention(const CompileContext& ctx) {
+  const AttentionAttrs& a = ctx.node.attr<AttentionAttrs>();
+  const Shape &q = ctx.in[0], &k = ctx.in[1];
+  const bool three_d = q.rank() == 3;
+  ops::AttentionConfig c;
+  c.batch = q[0];
+  if (three_d) {
+    c.q_heads = a.num_heads;
+    c.kv_heads = a.num_kv_heads != 0 ? a.num_kv_heads : a.num_heads;
+    c.q_len = q[1];
+    c.kv_len = k[1];
+    c.head_dim = q[2] / c.q_heads;
+    // [B, S, H·D]: head h of row s starts at s·H·D + h·D.
+    const auto layout = [&](std::int64_t heads, std::int64_t len) {
+      return ops::AttentionStrides{len * heads * c.head_dim, c.head_dim, heads * c.head_dim};
+    };
+    c.q = c.out = layout(c.q_heads, c.q_len);
+    c.k = c.v = layout(c.kv_heads, c.kv_len);
+  } else {
+    c.q_heads = q[1];
+    c.kv_heads = k[1];
+    c.q_len = q[2];
+    c.kv_len = k[2];
+    c.head_dim = q[3];
+    const auto layout = [&](std::int64_t heads, std::int64_t len) {
+      return ops::AttentionStrides{heads * len * c.head_dim, len * c.head_dim, c.head_dim};
+    };
+    c.q = c.out = layout(c.q_heads, c.q_len);
+    c.k = c.v = layout(c.kv_heads, c.kv_len);
+  }
+  c.scale = a.has_scale ? a.scale : static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
+  c.causal = a.causal;
+  if (const int mi = mask_index(a); mi >= 0) {
+    // Right-align the mask against [B, Hq, Sq, Sk]; its dims of size 1 broadcast (stride 0).
+    const Shape& m = ctx.in[mi];
+    std::int64_t strides[Shape::kMaxRank] = {};
+    row_major_strides(m, strides);
+    c.has_mask = true;
+    for (int j = 0; j < m.rank(); ++j) {
+      c.mask_strides[4 - m.rank() + j] = m[j] == 1 ? 0 : strides[j];
+    }
+  }
+  c.has_key_lengths = a.has_key_lengths;
+  c.max_threads = ctx.threads;
+  return std::make_unique<AttentionOp>(ctx, c);
+}
+
+}  // namespace
+
+const OpSchema kAttentionSchema{infer_attention, no_in_place, false, compile_attention, attention_dtypes};
+
+}  // namespace quarks::detail
