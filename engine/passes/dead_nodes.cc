@@ -21,6 +21,7 @@ void eliminate_dead_nodes(GraphIR& g) {
 
 void optimize(GraphIR& g) {
   eliminate_dead_nodes(g);
+  fuse_attention(g);
   fuse_elementwise_patterns(g);
   fuse_output_gates(g);
   fuse_dense_bias(g);

@@ -21,6 +21,10 @@ void fuse_output_gates(GraphIR& g);
 /// Spelled-out GELU (erf and tanh forms), RMSNorm and LayerNorm chains -> the one quarks op.
 void fuse_elementwise_patterns(GraphIR& g);
 
+/// Spelled-out softmax(q·kᵀ·c + mask)·v -> the fused attention op, reading [B, S, H·D] tensors in
+/// place when q, k, v are head views of them (fuse_attention.cc).
+void fuse_attention(GraphIR& g);
+
 /// Runs the passes above in order.
 void optimize(GraphIR& g);
 

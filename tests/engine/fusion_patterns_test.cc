@@ -14,9 +14,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-Value scalar(GraphBuilder& g, const std::string& name, float v) {
-  return g.constant(name, Tensor::from_f32(Shape{}, {v}));
-}
+using test::scalar_constant;
 
 const Shape kShape{3, 37};
 
@@ -35,11 +33,11 @@ void expect_matches(const Graph& graph, const Model& model, Ref ref, double tol)
 TEST(FusionPatterns, ErfGeluChainBecomesOneActivation) {
   GraphBuilder g;
   auto x = g.input("x", {3, 37});
-  auto d = g.div("d", x, scalar(g, "sqrt2", std::sqrt(2.0f)));
+  auto d = g.div("d", x, scalar_constant(g, "sqrt2", std::sqrt(2.0f)));
   auto e = g.unary("erf", UnaryOpKind::kErf, d);
-  auto a = g.add("a", e, scalar(g, "one", 1.0f));
+  auto a = g.add("a", e, scalar_constant(g, "one", 1.0f));
   auto m = g.mul("m", x, a);
-  g.output("y", g.mul("y", m, scalar(g, "half", 0.5f)));
+  g.output("y", g.mul("y", m, scalar_constant(g, "half", 0.5f)));
   const Graph graph = g.build();
   const Model model = compile(graph);
   EXPECT_EQ(model.node_count(), 1u) << model.describe();
@@ -54,11 +52,11 @@ TEST(FusionPatterns, TanhGeluChainBecomesOneActivation) {
   auto x = g.input("x", {3, 37});
   auto sq = g.mul("sq", x, x);
   auto cube = g.mul("cube", x, sq);
-  auto c = g.mul("c", scalar(g, "k", 0.044715f), cube);
+  auto c = g.mul("c", scalar_constant(g, "k", 0.044715f), cube);
   auto s = g.add("s", x, c);
-  auto t = g.activation("t", g.mul("u", scalar(g, "r", 0.7978845834732056f), s), Activation::tanh());
-  auto a = g.add("a", scalar(g, "one", 1.0f), t);
-  g.output("y", g.mul("y", scalar(g, "half", 0.5f), g.mul("m", x, a)));
+  auto t = g.activation("t", g.mul("u", scalar_constant(g, "r", 0.7978845834732056f), s), Activation::tanh());
+  auto a = g.add("a", scalar_constant(g, "one", 1.0f), t);
+  g.output("y", g.mul("y", scalar_constant(g, "half", 0.5f), g.mul("m", x, a)));
   const Graph graph = g.build();
   const Model model = compile(graph);
   EXPECT_EQ(model.node_count(), 1u) << model.describe();
@@ -71,10 +69,10 @@ TEST(FusionPatterns, TanhGeluChainBecomesOneActivation) {
 TEST(FusionPatterns, ChainWithAnIntermediateOutputIsNotFused) {
   GraphBuilder g;
   auto x = g.input("x", {3, 37});
-  auto d = g.div("d", x, scalar(g, "sqrt2", std::sqrt(2.0f)));
+  auto d = g.div("d", x, scalar_constant(g, "sqrt2", std::sqrt(2.0f)));
   auto e = g.unary("erf", UnaryOpKind::kErf, d);
-  auto a = g.add("a", e, scalar(g, "one", 1.0f));
-  g.output("y", g.mul("y", g.mul("m", x, a), scalar(g, "half", 0.5f)));
+  auto a = g.add("a", e, scalar_constant(g, "one", 1.0f));
+  g.output("y", g.mul("y", g.mul("m", x, a), scalar_constant(g, "half", 0.5f)));
   g.output("erf_out", e);  // needed outside the chain
   const Model model = compile(g.build());
   EXPECT_THAT(model.describe(), Not(HasSubstr("activation[gelu]")));
@@ -133,8 +131,8 @@ TEST(FusionPatterns, DecomposedRmsNormBecomesRmsNorm) {
   auto w = test::random_tensor(Shape{37}, 3);
   auto sq = g.activation("sq", x, Activation::square());
   auto mean = g.reduce("mean", ReduceOpKind::kMean, sq, {-1}, true);
-  auto s = g.unary("sqrt", UnaryOpKind::kSqrt, g.add("add", mean, scalar(g, "eps", 1e-6f)));
-  auto r = g.div("r", scalar(g, "one", 1.0f), s);
+  auto s = g.unary("sqrt", UnaryOpKind::kSqrt, g.add("add", mean, scalar_constant(g, "eps", 1e-6f)));
+  auto r = g.div("r", scalar_constant(g, "one", 1.0f), s);
   g.output("y", g.mul("y", g.mul("n", x, r), g.constant("w", w)));
   const Model model = compile(g.build());
   EXPECT_EQ(model.node_count(), 1u) << model.describe();
@@ -160,7 +158,7 @@ TEST(FusionPatterns, DecomposedLayerNormBecomesLayerNorm) {
   auto mean = g.reduce("mean", ReduceOpKind::kMean, x, {-1}, true);
   auto d = g.sub("d", x, mean);
   auto var = g.reduce("var", ReduceOpKind::kMean, g.mul("d2", d, d), {-1}, true);
-  auto s = g.unary("sqrt", UnaryOpKind::kSqrt, g.add("add", var, scalar(g, "eps", 1e-5f)));
+  auto s = g.unary("sqrt", UnaryOpKind::kSqrt, g.add("add", var, scalar_constant(g, "eps", 1e-5f)));
   auto n = g.div("n", d, s);
   g.output("y", g.add("y", g.mul("scaled", n, g.constant("gamma", gamma)), g.constant("beta", beta)));
   const Model model = compile(g.build());
@@ -189,7 +187,7 @@ TEST(FusionPatterns, LayerNormChainWhoseDifferenceIsUsedElsewhereIsNotFused) {
   auto mean = g.reduce("mean", ReduceOpKind::kMean, x, {-1}, true);
   auto d = g.sub("d", x, mean);
   auto var = g.reduce("var", ReduceOpKind::kMean, g.mul("d2", d, d), {-1}, true);
-  auto s = g.unary("sqrt", UnaryOpKind::kSqrt, g.add("add", var, scalar(g, "eps", 1e-5f)));
+  auto s = g.unary("sqrt", UnaryOpKind::kSqrt, g.add("add", var, scalar_constant(g, "eps", 1e-5f)));
   g.output("y", g.div("y", d, s));
   g.output("centred", g.activation("c", d, Activation::relu()));
   const Model model = compile(g.build());

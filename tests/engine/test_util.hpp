@@ -34,6 +34,11 @@ inline double max_abs_diff(const Tensor& got, const std::vector<double>& want) {
 }
 
 /// Compiles and runs `graph` once; returns the output `name`.
+/// A scalar f32 constant (shape []).
+inline Value scalar_constant(GraphBuilder& g, const std::string& name, float v) {
+  return g.constant(name, Tensor::from_f32(Shape{}, {v}));
+}
+
 inline Tensor run_once(const Graph& graph, std::initializer_list<NamedInput> inputs, const std::string& name = "y",
                        const CompileOptions& options = {}) {
   Model model = compile(graph, options);

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <set>
+#include <tuple>
 
 #include "onnx/onnx_test_util.hpp"
 #include "quarks/onnx.hpp"
@@ -90,6 +91,30 @@ TEST_P(OnnxModels, MatchesReferenceWithSymbolicShapes) {
   run_and_compare(model, read_dir(dir / "inputs"), read_dir(dir / "outputs"), GetParam() + " (symbolic)");
   if (fs::exists(dir / "inputs_alt")) {
     run_and_compare(model, read_dir(dir / "inputs_alt"), read_dir(dir / "outputs_alt"), GetParam() + " (other sizes)");
+  }
+}
+
+// The attention of the transformer exports becomes the fused op (engine/passes/fuse_attention.cc):
+// no softmax or score product is left, and head views are read in place (no transposes around it).
+TEST(OnnxModelsFusion, TransformerExportsRunTheFusedAttention) {
+  // Model, fused op, transposes left (nn.TransformerEncoderLayer with batch_first keeps the two around
+  // its sequence-first attention).
+  const std::vector<std::tuple<std::string, std::string, std::size_t>> expected = {
+      {"bert_encoder_layer_static", "attention(", 0},
+      {"bert_encoder_layer", "attention(", 0},
+      {"gpt_causal_block", "attention[causal](", 0},
+      {"torch_encoder_layer", "attention(", 2}};
+  for (const auto& [name, op, transposes] : expected) {
+    const fs::path dir = fs::path(QUARKS_ONNX_MODELS) / name;
+    OnnxImportOptions opt;
+    for (const auto& [input, t] : read_dir(dir / "inputs")) opt.input_shapes[input] = t.shape();
+    const std::string d = compile(load_onnx(dir / "model.onnx", opt)).describe();
+    EXPECT_NE(d.find(op), std::string::npos) << name << ":\n" << d;
+    EXPECT_EQ(d.find("softmax"), std::string::npos) << name << ":\n" << d;
+    EXPECT_EQ(d.find("matmul"), std::string::npos) << name << ":\n" << d;
+    std::size_t count = 0;
+    for (std::size_t at = d.find("= transpose("); at != std::string::npos; at = d.find("= transpose(", at + 1)) ++count;
+    EXPECT_EQ(count, transposes) << name << ":\n" << d;
   }
 }
 
