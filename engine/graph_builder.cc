@@ -91,6 +91,20 @@ Node make_node(OpKind op, const std::string& name, std::vector<Value> inputs, de
   return n;
 }
 
+detail::AttentionAttrs attention_attrs(const AttentionOptions& options, bool packed_qkv, bool has_mask,
+                                       bool has_key_lengths) {
+  detail::AttentionAttrs a;
+  a.packed_qkv = packed_qkv;
+  a.causal = options.causal;
+  a.has_scale = options.scale.has_value();
+  a.scale = options.scale.value_or(1.0f);
+  a.num_heads = options.num_heads;
+  a.num_kv_heads = options.num_kv_heads;
+  a.has_mask = has_mask;
+  a.has_key_lengths = has_key_lengths;
+  return a;
+}
+
 }  // namespace
 
 GraphBuilder::GraphBuilder() : ir_(std::make_unique<GraphIR>()) {}
@@ -183,14 +197,16 @@ Value GraphBuilder::attention(const std::string& name, Value q, Value k, Value v
   std::vector<Value> in{q, k, v};
   if (mask) in.push_back(*mask);
   if (key_lengths) in.push_back(*key_lengths);
-  detail::AttentionAttrs a;
-  a.causal = options.causal;
-  a.has_scale = options.scale.has_value();
-  a.scale = options.scale.value_or(1.0f);
-  a.num_heads = options.num_heads;
-  a.num_kv_heads = options.num_kv_heads;
-  a.has_mask = mask.has_value();
-  a.has_key_lengths = key_lengths.has_value();
+  const auto a = attention_attrs(options, false, mask.has_value(), key_lengths.has_value());
+  return add_node(*ir_, make_node(OpKind::kAttention, name, in, a))[0];
+}
+
+Value GraphBuilder::attention_qkv(const std::string& name, Value qkv, std::optional<Value> mask,
+                                  std::optional<Value> key_lengths, const AttentionOptions& options) {
+  std::vector<Value> in{qkv};
+  if (mask) in.push_back(*mask);
+  if (key_lengths) in.push_back(*key_lengths);
+  const auto a = attention_attrs(options, true, mask.has_value(), key_lengths.has_value());
   return add_node(*ir_, make_node(OpKind::kAttention, name, in, a))[0];
 }
 

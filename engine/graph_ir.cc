@@ -48,7 +48,10 @@ std::string describe(const GraphIR& g) {
     } else if (const auto* og = std::get_if<OutputGateAttrs>(&n.attrs)) {
       op += "[" + og->f.to_string() + "*" + og->g.to_string() + "]";
     } else if (const auto* at = std::get_if<AttentionAttrs>(&n.attrs)) {
-      if (at->causal) op += "[causal]";
+      if (at->packed_qkv || at->causal) {
+        op += std::string("[") + (at->packed_qkv ? "qkv" : "") + (at->packed_qkv && at->causal ? "," : "") +
+              (at->causal ? "causal" : "") + "]";
+      }
     }
     out += n.name + " = " + op + "(";
     for (std::size_t i = 0; i < n.inputs.size(); ++i) out += (i ? ", " : "") + g.values[n.inputs[i]].name;

@@ -99,7 +99,8 @@ struct CastAttrs {
 struct ExpandAttrs {
   std::vector<std::int64_t> shape;
 };
-struct AttentionAttrs {  // inputs: q, k, v, then mask and key_lengths when present
+struct AttentionAttrs {     // inputs: q, k, v (or one packed qkv), then mask and key_lengths when present
+  bool packed_qkv = false;  ///< one input [B, S, (Hq + 2·Hkv)·D] holds q, k and v (attention_qkv)
   bool causal = false;
   bool has_scale = false;  ///< false: 1/sqrt(head_dim)
   float scale = 1.0f;

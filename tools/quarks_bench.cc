@@ -2,6 +2,7 @@
 //
 //   quarks-bench --list-blocks
 //   quarks-bench --block gated-mlp --threads 1,2 --iters 50 --format table|json
+//   quarks-bench --block encoder --seq 384
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -113,6 +114,8 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup, "untimed runs before timing")->check(CLI::NonNegativeNumber);
   app.add_option("--rows", size.rows, "rows (tokens) for dense blocks")->check(CLI::PositiveNumber);
   app.add_option("--elements", size.elements, "elements for elementwise blocks")->check(CLI::PositiveNumber);
+  app.add_option("--seq", size.seq, "sequence length for the encoder (default 128) and attention (512) blocks")
+      ->check(CLI::PositiveNumber);
   app.add_option("--format", format, "output format")->check(CLI::IsMember({"table", "json"}));
   CLI11_PARSE(app, argc, argv);
 

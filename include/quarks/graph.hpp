@@ -147,6 +147,14 @@ class GraphBuilder {
   /// zeros, not NaN. NaN in q, k or the mask, or a +inf score, makes that query's output NaN.
   Value attention(const std::string& name, Value q, Value k, Value v, std::optional<Value> mask = std::nullopt,
                   std::optional<Value> key_lengths = std::nullopt, const AttentionOptions& options = {});
+  /// attention() on the packed output of a fused QKV projection: qkv is [B, S, (Hq + 2·Hkv)·D], each row
+  /// the Hq query heads, then the Hkv key heads, then the Hkv value heads (D values each), as a dense
+  /// with weight [d, (Hq + 2·Hkv)·D] produces them. q, k and v are read in place with strides (no slices
+  /// are copied); the output is [B, S, Hq·D]. options.num_heads is required, num_kv_heads as in the 3-D
+  /// layout (0 = num_heads); mask, key_lengths, causal and scale mean what they mean for attention(),
+  /// with Sq = Sk = S.
+  Value attention_qkv(const std::string& name, Value qkv, std::optional<Value> mask = std::nullopt,
+                      std::optional<Value> key_lengths = std::nullopt, const AttentionOptions& options = {});
 
   // --- elementwise, normalisation ------------------------------------------------------------------
   Value binary(const std::string& name, BinaryOpKind op, Value a, Value b);

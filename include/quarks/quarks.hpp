@@ -5,6 +5,7 @@
 #pragma once
 
 #include "quarks/activation.hpp"
+#include "quarks/attention_blocks.hpp"
 #include "quarks/error.hpp"
 #include "quarks/graph.hpp"
 #include "quarks/model.hpp"

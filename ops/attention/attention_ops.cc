@@ -1,5 +1,6 @@
 // Schema of the attention family: attention(q, k, v [, mask] [, key_lengths]) in the 4-D layout
-// [B, H, S, D] or the 3-D layout [B, S, H·D] (heads read with strides).
+// [B, H, S, D] or the 3-D layout [B, S, H·D] (heads read with strides), and attention_qkv(qkv [, mask]
+// [, key_lengths]) on one packed [B, S, (Hq + 2·Hkv)·D] tensor (q, k and v read in place at offsets).
 #include <cmath>
 
 #include "engine/shape_utils.hpp"
@@ -15,13 +16,15 @@ std::string dim_text(const SymDim& d) {
   return d.known() ? std::to_string(d.value) : d.symbol.empty() ? "?" : d.symbol;
 }
 
+// Tensor inputs before the optional ones: q, k, v, or the one packed qkv.
+int tensor_inputs(const AttentionAttrs& a) { return a.packed_qkv ? 1 : 3; }
 // Input positions of the optional inputs (-1 when absent).
-int mask_index(const AttentionAttrs& a) { return a.has_mask ? 3 : -1; }
-int lengths_index(const AttentionAttrs& a) { return a.has_key_lengths ? (a.has_mask ? 4 : 3) : -1; }
+int mask_index(const AttentionAttrs& a) { return a.has_mask ? tensor_inputs(a) : -1; }
+int lengths_index(const AttentionAttrs& a) { return a.has_key_lengths ? tensor_inputs(a) + (a.has_mask ? 1 : 0) : -1; }
 
 void check_arity(const Node& node) {
   const AttentionAttrs& a = node.attr<AttentionAttrs>();
-  const std::size_t expected = 3 + (a.has_mask ? 1 : 0) + (a.has_key_lengths ? 1 : 0);
+  const std::size_t expected = tensor_inputs(a) + (a.has_mask ? 1 : 0) + (a.has_key_lengths ? 1 : 0);
   if (node.inputs.size() != expected) {
     attr_error(node, "expects " + std::to_string(expected) + " inputs, got " + std::to_string(node.inputs.size()));
   }
@@ -35,20 +38,65 @@ struct Dims {
 
 SymDim known(std::int64_t v) { return SymDim{v, {}}; }
 
+// The role of tensor input i: "q", "k", "v" or "qkv".
+const char* role(const AttentionAttrs& a, std::size_t i) {
+  static const char* const kRoles[] = {"q", "k", "v"};
+  return a.packed_qkv ? "qkv" : kRoles[i];
+}
+
 // "q 'x' [2,8,17,64]"
 std::string describe_input(const Node& node, const GraphIR& g, std::span<const SymShape> in, std::size_t i) {
-  static const char* const kRoles[] = {"q", "k", "v"};
-  return std::string(kRoles[i]) + " '" + input_name(node, g, i) + "' " + to_string(in[i]);
+  return std::string(role(node.attr<AttentionAttrs>(), i)) + " '" + input_name(node, g, i) + "' " + to_string(in[i]);
+}
+
+// Packed qkv [B, S, (Hq + 2·Hkv)·D]: the heads come from the options, D from the width.
+Dims infer_packed_dims(const Node& node, const GraphIR& g, std::span<const SymShape> in) {
+  const AttentionAttrs& a = node.attr<AttentionAttrs>();
+  const SymShape& qkv = in[0];
+  if (qkv.size() != 3) {
+    shape_error(node, describe_input(node, g, in, 0) + ": attention_qkv takes qkv as [B, S, (Hq + 2*Hkv)*D]");
+  }
+  if (a.num_heads == 0) {
+    attr_error(node,
+               describe_input(node, g, in, 0) + " is packed [B, S, (Hq + 2*Hkv)*D]: options.num_heads must give Hq");
+  }
+  const int kv_heads = a.num_kv_heads != 0 ? a.num_kv_heads : a.num_heads;
+  if (a.num_heads % kv_heads != 0) {
+    attr_error(node, "num_heads " + std::to_string(a.num_heads) + " is not a multiple of num_kv_heads " +
+                         std::to_string(kv_heads));
+  }
+  Dims d;
+  d.three_d = true;
+  d.batch = qkv[0];
+  d.q_len = d.kv_len = qkv[1];
+  d.q_heads = known(a.num_heads);
+  d.kv_heads = known(kv_heads);
+  if (qkv[2].known()) {
+    const std::int64_t heads = a.num_heads + 2 * std::int64_t{kv_heads};
+    if (qkv[2].value % heads != 0) {
+      shape_error(node, "hidden size " + std::to_string(qkv[2].value) + " of " + describe_input(node, g, in, 0) +
+                            " is not divisible by num_heads + 2 * num_kv_heads = " + std::to_string(heads));
+    }
+    d.head_dim = known(qkv[2].value / heads);
+  }
+  return d;
 }
 
 Dims infer_dims(const Node& node, const GraphIR& g, std::span<const SymShape> in) {
   const AttentionAttrs& a = node.attr<AttentionAttrs>();
-  const SymShape &q = in[0], &k = in[1], &v = in[2];
   if (a.num_heads < 0 || a.num_kv_heads < 0) {
     attr_error(node, "num_heads (" + std::to_string(a.num_heads) + ") and num_kv_heads (" +
                          std::to_string(a.num_kv_heads) + ") must be >= 0");
   }
   if (a.has_scale && !std::isfinite(a.scale)) attr_error(node, "scale must be finite, got " + std::to_string(a.scale));
+  if (a.packed_qkv) {
+    const Dims d = infer_packed_dims(node, g, in);
+    if (d.head_dim.known() && d.head_dim.value == 0) {
+      shape_error(node, describe_input(node, g, in, 0) + " has head_dim 0; attention needs D >= 1");
+    }
+    return d;
+  }
+  const SymShape &q = in[0], &k = in[1], &v = in[2];
   if (q.size() != 3 && q.size() != 4) {
     shape_error(node, describe_input(node, g, in, 0) +
                           ": attention takes q as [B, Hq, Sq, D] or [B, Sq, Hq*D] (with num_heads)");
@@ -170,6 +218,10 @@ std::vector<SymShape> infer_attention(const Node& node, const GraphIR& g, std::s
                             " but must be [B] = [" + dim_text(d.batch) + "]");
     }
   }
+  if (a.packed_qkv) {
+    const SymDim hidden = d.head_dim.known() ? known(d.q_heads.value * d.head_dim.value) : SymDim{};
+    return {SymShape{d.batch, d.q_len, hidden}};
+  }
   return {in[0]};
 }
 
@@ -180,25 +232,34 @@ std::vector<DType> attention_dtypes(const Node& node, const GraphIR& g, std::spa
   for (std::size_t i = 0; i < in.size(); ++i) {
     const DType want = static_cast<int>(i) == li ? DType::kI64 : DType::kF32;
     if (in[i] != want) {
-      static const char* const kRoles[] = {"q", "k", "v"};
-      const std::string role = i < 3 ? kRoles[i] : static_cast<int>(i) == li ? "key_lengths" : "mask";
-      throw Error(ErrorCode::kTypeMismatch, GraphIR::where(node) + role + " '" + input_name(node, g, i) + "' is " +
+      const std::string what = static_cast<int>(i) < tensor_inputs(a) ? role(a, i)
+                               : static_cast<int>(i) == li            ? "key_lengths"
+                                                                      : "mask";
+      throw Error(ErrorCode::kTypeMismatch, GraphIR::where(node) + what + " '" + input_name(node, g, i) + "' is " +
                                                 to_string(in[i]) + " but must be " + to_string(want));
     }
   }
   return {DType::kF32};
 }
 
+// Where k and v are read: inputs 1 and 2, or input 0 (packed qkv) at element offsets.
+struct KvSource {
+  int k_input = 1, v_input = 2;
+  std::int64_t k_offset = 0, v_offset = 0;
+};
+
 class AttentionOp final : public CompiledOp {
  public:
-  AttentionOp(const CompileContext& ctx, const ops::AttentionConfig& cfg)
+  AttentionOp(const CompileContext& ctx, const ops::AttentionConfig& cfg, const KvSource& kv)
       : kernel_(cfg),
+        kv_(kv),
         mask_index_(mask_index(ctx.node.attr<AttentionAttrs>())),
         lengths_index_(lengths_index(ctx.node.attr<AttentionAttrs>())) {
     if (lengths_index_ >= 0) {
       where_ = GraphIR::where(ctx.node) + "key_lengths '" + input_name(ctx.node, ctx.graph, lengths_index_) + "'";
-      range_ = " is outside [0, " + std::to_string(cfg.kv_len) + "] (Sk of k '" + input_name(ctx.node, ctx.graph, 1) +
-               "' " + ctx.in[1].to_string() + ")";
+      range_ = " is outside [0, " + std::to_string(cfg.kv_len) + "] (Sk of " +
+               role(ctx.node.attr<AttentionAttrs>(), 1) + " '" + input_name(ctx.node, ctx.graph, kv.k_input) + "' " +
+               ctx.in[kv.k_input].to_string() + ")";
     }
   }
   std::size_t scratch_bytes() const override { return kernel_.scratch_bytes(); }
@@ -212,23 +273,38 @@ class AttentionOp final : public CompiledOp {
                     where_ + "[" + std::to_string(b) + "] = " + std::to_string(lengths[b]) + range_);
       }
     }
-    kernel_.run(io.in_f32(0), io.in_f32(1), io.in_f32(2), mask_index_ >= 0 ? io.in_f32(mask_index_) : nullptr, lengths,
-                io.out_f32(0), io.scratch);
+    // An empty tensor may have no buffer: no offset is applied to null.
+    const auto at = [](const float* p, std::int64_t offset) { return p != nullptr ? p + offset : p; };
+    kernel_.run(io.in_f32(0), at(io.in_f32(kv_.k_input), kv_.k_offset), at(io.in_f32(kv_.v_input), kv_.v_offset),
+                mask_index_ >= 0 ? io.in_f32(mask_index_) : nullptr, lengths, io.out_f32(0), io.scratch);
   }
 
  private:
   ops::AttentionKernel kernel_;
+  KvSource kv_;
   int mask_index_, lengths_index_;
   std::string where_, range_;
 };
 
 std::unique_ptr<CompiledOp> compile_attention(const CompileContext& ctx) {
   const AttentionAttrs& a = ctx.node.attr<AttentionAttrs>();
-  const Shape &q = ctx.in[0], &k = ctx.in[1];
-  const bool three_d = q.rank() == 3;
+  const Shape& q = ctx.in[0];
   ops::AttentionConfig c;
+  KvSource kv;
   c.batch = q[0];
-  if (three_d) {
+  if (a.packed_qkv) {
+    // [B, S, W] with W = (Hq + 2·Hkv)·D: query head h of row s starts at s·W + h·D, key head g at
+    // s·W + (Hq + g)·D, value head g at s·W + (Hq + Hkv + g)·D. The output is [B, S, Hq·D].
+    c.q_heads = a.num_heads;
+    c.kv_heads = a.num_kv_heads != 0 ? a.num_kv_heads : a.num_heads;
+    c.q_len = c.kv_len = q[1];
+    const std::int64_t width = q[2];
+    c.head_dim = width / (c.q_heads + 2 * c.kv_heads);
+    c.q = c.k = c.v = ops::AttentionStrides{c.q_len * width, c.head_dim, width};
+    c.out = ops::AttentionStrides{c.q_len * c.q_heads * c.head_dim, c.head_dim, c.q_heads * c.head_dim};
+    kv = KvSource{0, 0, c.q_heads * c.head_dim, (c.q_heads + c.kv_heads) * c.head_dim};
+  } else if (q.rank() == 3) {
+    const Shape& k = ctx.in[1];
     c.q_heads = a.num_heads;
     c.kv_heads = a.num_kv_heads != 0 ? a.num_kv_heads : a.num_heads;
     c.q_len = q[1];
@@ -241,6 +317,7 @@ std::unique_ptr<CompiledOp> compile_attention(const CompileContext& ctx) {
     c.q = c.out = layout(c.q_heads, c.q_len);
     c.k = c.v = layout(c.kv_heads, c.kv_len);
   } else {
+    const Shape& k = ctx.in[1];
     c.q_heads = q[1];
     c.kv_heads = k[1];
     c.q_len = q[2];
@@ -266,7 +343,7 @@ std::unique_ptr<CompiledOp> compile_attention(const CompileContext& ctx) {
   }
   c.has_key_lengths = a.has_key_lengths;
   c.max_threads = ctx.threads;
-  return std::make_unique<AttentionOp>(ctx, c);
+  return std::make_unique<AttentionOp>(ctx, c, kv);
 }
 
 }  // namespace

@@ -1485,5 +1485,187 @@ TEST(OpsThroughModel, AttentionErrorsNameTheNodeAndTheShapes) {
     }
   }
 }
+
+// attention_qkv: q, k and v packed in one [B, S, (Hq + 2·Hkv)·D] tensor, read in place.
+
+// Splits a packed qkv tensor into 4-D q [B, Hq, S, D], k and v [B, Hkv, S, D] for attention_ref.
+struct Unpacked {
+  Tensor q, k, v;
+};
+Unpacked unpack_qkv(const Tensor& qkv, std::int64_t hq, std::int64_t hkv) {
+  const std::int64_t b = qkv.shape()[0], s = qkv.shape()[1], w = qkv.shape()[2], d = w / (hq + 2 * hkv);
+  Unpacked u{Tensor(DType::kF32, {b, hq, s, d}), Tensor(DType::kF32, {b, hkv, s, d}),
+             Tensor(DType::kF32, {b, hkv, s, d})};
+  for (std::int64_t n = 0; n < b; ++n) {
+    for (std::int64_t i = 0; i < s; ++i) {
+      const float* row = qkv.f32() + (n * s + i) * w;
+      for (std::int64_t h = 0; h < hq + 2 * hkv; ++h) {
+        Tensor& t = h < hq ? u.q : h < hq + hkv ? u.k : u.v;
+        const std::int64_t heads = h < hq ? hq : hkv, hh = h < hq ? h : h < hq + hkv ? h - hq : h - hq - hkv;
+        std::copy_n(row + h * d, d, t.f32() + ((n * heads + hh) * s + i) * d);
+      }
+    }
+  }
+  return u;
+}
+
+TEST(OpsThroughModel, AttentionQkvReadsThePackedTensorInPlace) {
+  struct Case {
+    std::int64_t b, hq, hkv, s, d;
+    bool causal, mask, lengths;
+  };
+  for (const Case& c : {Case{2, 4, 4, 9, 16, false, false, false}, Case{3, 6, 2, 70, 12, true, false, true},
+                        Case{2, 8, 1, 33, 8, false, true, true}, Case{1, 3, 3, 130, 64, true, true, false}}) {
+    for (int threads : {1, 2}) {
+      const std::int64_t w = (c.hq + 2 * c.hkv) * c.d;
+      Tensor qkv = random_tensor({c.b, c.s, w}, 351, -2, 2);
+      Tensor mask = random_tensor({c.b, 1, c.s, c.s}, 352, -3, 1);
+      std::vector<std::int64_t> lengths(static_cast<std::size_t>(c.b), c.s);
+      lengths[0] = c.s / 2 + 1;
+      GraphBuilder g;
+      auto x = g.input("qkv", {c.b, c.s, w});
+      AttentionOptions o;
+      o.causal = c.causal;
+      o.num_heads = static_cast<int>(c.hq);
+      if (c.hkv != c.hq) o.num_kv_heads = static_cast<int>(c.hkv);
+      auto y = g.attention_qkv("attn", x, c.mask ? std::optional(g.input("mask", {c.b, 1, c.s, c.s})) : std::nullopt,
+                               c.lengths ? std::optional(g.input("len", {c.b}, DType::kI64)) : std::nullopt, o);
+      EXPECT_EQ(g.shape_string(y), Shape({c.b, c.s, c.hq * c.d}).to_string());
+      g.output("y", y);
+      CompileOptions co;
+      co.threads = threads;
+      Model model = compile(g.build(), co);
+      const std::string prefix = c.causal ? "attn = attention[qkv,causal](qkv" : "attn = attention[qkv](qkv";
+      EXPECT_EQ(model.describe().substr(0, prefix.size()), prefix) << model.describe();
+      std::vector<NamedInput> in{{"qkv", qkv}};
+      Tensor lengths_t = i64_tensor({c.b}, lengths);
+      if (c.mask) in.push_back({"mask", mask});
+      if (c.lengths) in.push_back({"len", lengths_t});
+      Tensor got = Session(model).run(in).at("y");
+      ASSERT_EQ(got.shape(), (Shape{c.b, c.s, c.hq * c.d}));
+      const Unpacked u = unpack_qkv(qkv, c.hq, c.hkv);
+      AttentionRefInputs a{c.b,
+                           c.hq,
+                           c.hkv,
+                           c.s,
+                           c.s,
+                           c.d,
+                           &u.q,
+                           &u.k,
+                           &u.v,
+                           c.mask ? &mask : nullptr,
+                           c.lengths ? &lengths : nullptr,
+                           c.causal};
+      EXPECT_LT(max_abs_diff(got, ref_to_3d(attention_ref(a), c.b, c.hq, c.s, c.d)), kAttentionTol)
+          << c.hq << "/" << c.hkv << " heads, S " << c.s << " threads " << threads;
+    }
+  }
+}
+
+TEST(OpsThroughModel, AttentionQkvAfterAFusedProjectionWithSymbolicDims) {
+  // x [batch, seq, 24] -> dense+bias to [batch, seq, (4 + 2·2)·6] -> attention_qkv (GQA, causal): the
+  // compiled graph is the two ops, nothing sliced or copied; one plan per input shape.
+  const std::int64_t dm = 24, hq = 4, hkv = 2, d = 6, w = (hq + 2 * hkv) * d;
+  Tensor wq = random_tensor({dm, w}, 361, -0.4f, 0.4f), bq = random_tensor({w}, 362);
+  GraphBuilder g;
+  auto x = g.input("x", {"batch", "seq", dm});
+  auto qkv = g.dense("proj", x, g.constant("proj.w", wq), g.constant("proj.b", bq));
+  AttentionOptions o;
+  o.causal = true;
+  o.num_heads = static_cast<int>(hq);
+  o.num_kv_heads = static_cast<int>(hkv);
+  auto y = g.attention_qkv("attn", qkv, std::nullopt, std::nullopt, o);
+  EXPECT_EQ(g.shape_string(y), "[batch,seq,24]");
+  g.output("y", y);
+  CompileOptions co;
+  co.threads = 2;
+  Model model = compile(g.build(), co);
+  EXPECT_EQ(model.describe(),
+            "proj = dense+bias(x, proj.w, proj.b) -> [batch,seq,48]\n"
+            "attn = attention[qkv,causal](proj) -> [batch,seq,24]\n"
+            "output y = attn\n");
+  Session session(model);
+  for (auto [b, s] : {std::pair<std::int64_t, std::int64_t>{2, 11}, {1, 67}}) {
+    Tensor xv = random_tensor({b, s, dm}, 363);
+    Tensor got = session.run({{"x", xv}}).at("y");
+    // The projection in double, rounded to f32 (the kernel reads f32), then the attention reference.
+    std::vector<double> p = test::matmul_ref(xv.f32(), wq.f32(), b * s, dm, w);
+    Tensor packed(DType::kF32, {b, s, w});
+    for (std::int64_t i = 0; i < packed.numel(); ++i) packed.f32()[i] = static_cast<float>(p[i] + bq.f32()[i % w]);
+    const Unpacked u = unpack_qkv(packed, hq, hkv);
+    AttentionRefInputs a{b, hq, hkv, s, s, d, &u.q, &u.k, &u.v, nullptr, nullptr, true};
+    EXPECT_LT(max_abs_diff(got, ref_to_3d(attention_ref(a), b, hq, s, d)), 1e-4) << b << "x" << s;
+  }
+}
+
+TEST(OpsThroughModel, AttentionQkvErrorsNameTheNodeAndTheShapes) {
+  const auto expect_error = [](const std::function<void(GraphBuilder&)>& build, ErrorCode code,
+                               const std::string& what) {
+    GraphBuilder g;
+    try {
+      build(g);
+      ADD_FAILURE() << "no error, expected: " << what;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), code) << e.what();
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  const auto options = [](int heads, int kv_heads) {
+    AttentionOptions o;
+    o.num_heads = heads;
+    o.num_kv_heads = kv_heads;
+    return o;
+  };
+  expect_error(
+      [&](GraphBuilder& g) {
+        g.attention_qkv("attn", g.input("qkv", {2, 5, 96}));
+      },
+      ErrorCode::kInvalidArgument,
+      "node 'attn' (attention): qkv 'qkv' [2,5,96] is packed [B, S, (Hq + 2*Hkv)*D]: options.num_heads "
+      "must give Hq");
+  expect_error(
+      [&](GraphBuilder& g) {
+        g.attention_qkv("attn", g.input("qkv", {2, 5, 100}), std::nullopt, std::nullopt, options(4, 2));
+      },
+      ErrorCode::kShapeMismatch,
+      "hidden size 100 of qkv 'qkv' [2,5,100] is not divisible by num_heads + 2 * num_kv_heads = 8");
+  expect_error(
+      [&](GraphBuilder& g) {
+        g.attention_qkv("attn", g.input("qkv", {2, 1, 5, 96}), std::nullopt, std::nullopt, options(4, 0));
+      },
+      ErrorCode::kShapeMismatch, "qkv 'qkv' [2,1,5,96]: attention_qkv takes qkv as [B, S, (Hq + 2*Hkv)*D]");
+  expect_error(
+      [&](GraphBuilder& g) {
+        g.attention_qkv("attn", g.input("qkv", {2, 5, 96}), std::nullopt, std::nullopt, options(4, 3));
+      },
+      ErrorCode::kInvalidArgument, "num_heads 4 is not a multiple of num_kv_heads 3");
+  expect_error(
+      [&](GraphBuilder& g) {
+        g.attention_qkv("attn", g.input("qkv", {2, 5, 96}), g.input("m", {2, 1, 5, 6}), std::nullopt, options(4, 0));
+      },
+      ErrorCode::kShapeMismatch, "mask 'm' [2,1,5,6] does not broadcast to [B, Hq, Sq, Sk] = [2,4,5,5]");
+  expect_error(
+      [&](GraphBuilder& g) {
+        g.attention_qkv("attn", g.input("qkv", {2, 5, 96}, DType::kI64), std::nullopt, std::nullopt, options(4, 0));
+      },
+      ErrorCode::kTypeMismatch, "qkv 'qkv' is i64 but must be f32");
+
+  // A key length outside [0, S] throws from run, naming the packed input.
+  GraphBuilder g;
+  g.output("y", g.attention_qkv("attn", g.input("qkv", {2, 5, 12}), std::nullopt, g.input("len", {2}, DType::kI64),
+                                options(1, 0)));
+  Model model = compile(g.build());
+  Session session(model);
+  try {
+    session.run({{"qkv", random_tensor({2, 5, 12}, 371)}, {"len", i64_tensor({2}, {6, 5})}});
+    ADD_FAILURE() << "no error for key length 6";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find(
+                  "node 'attn' (attention): key_lengths 'len'[0] = 6 is outside [0, 5] (Sk of qkv 'qkv' [2,5,12])"),
+              std::string::npos)
+        << e.what();
+  }
+}
 }  // namespace
 }  // namespace quarks

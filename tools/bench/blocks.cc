@@ -92,6 +92,65 @@ BuiltBlock synaptic_gate_block(const BlockSize& size) {
   return b;
 }
 
+// Flops of a dense product [m, k]·[k, n] and of one attention (Q·Kᵀ and P·V).
+double dense_flops(std::int64_t m, std::int64_t k, std::int64_t n) { return 2.0 * m * k * n; }
+double attention_flops(std::int64_t b, std::int64_t h, std::int64_t sq, std::int64_t sk, std::int64_t d, bool causal) {
+  return 4.0 * b * h * sq * sk * d * (causal ? 0.5 : 1.0);
+}
+
+// BERT-base encoder layer (post-LN, GELU erf) on one sequence, built with the public blocks API: a fused
+// QKV product read in place by the attention, epilogue-fused biases and GELU, layer_norm ops.
+BuiltBlock encoder_block(const BlockSize& size) {
+  const std::int64_t d = 768, heads = 12, ffn = 3072, batch = 1, seq = size.seq > 0 ? size.seq : 128;
+  const float ws = 1.0f / 28.0f, ws_ffn = 1.0f / 55.0f;  // ~1/sqrt(fan_in): activations stay O(1)
+  EncoderLayerWeights w;
+  w.attention.w_qkv = random_tensor({d, 3 * d}, ws, 1);
+  w.attention.b_qkv = random_tensor({3 * d}, 0.1f, 2);
+  w.attention.w_out = random_tensor({d, d}, ws, 3);
+  w.attention.b_out = random_tensor({d}, 0.1f, 4);
+  w.ln1_scale = random_tensor({d}, 1.0f, 5);
+  w.ln1_bias = random_tensor({d}, 0.1f, 6);
+  w.w_ffn1 = random_tensor({d, ffn}, ws, 7);
+  w.b_ffn1 = random_tensor({ffn}, 0.1f, 8);
+  w.w_ffn2 = random_tensor({ffn, d}, ws_ffn, 9);
+  w.b_ffn2 = random_tensor({d}, 0.1f, 10);
+  w.ln2_scale = random_tensor({d}, 1.0f, 11);
+  w.ln2_bias = random_tensor({d}, 0.1f, 12);
+  EncoderLayerOptions o;
+  o.num_heads = static_cast<int>(heads);
+  o.activation = Activation::gelu();
+  o.norm_first = false;
+  o.ln_eps = 1e-12f;  // BERT's
+  GraphBuilder g;
+  auto x = g.input("x", {batch, seq, d});
+  g.output("y", transformer_encoder_layer(g, "layer", x, w, o));
+  BuiltBlock b{g.build(), {{"x", random_tensor({batch, seq, d}, 1.0f, 13)}}};
+  const std::int64_t m = batch * seq;
+  b.flops = dense_flops(m, d, 3 * d) + attention_flops(batch, heads, seq, seq, d / heads, false) +
+            dense_flops(m, d, d) + dense_flops(m, d, ffn) + dense_flops(m, ffn, d);
+  b.shape = std::to_string(batch) + "x" + std::to_string(seq) + "x" + std::to_string(d) + ", " + std::to_string(heads) +
+            " heads, FFN " + std::to_string(ffn);
+  return b;
+}
+
+// The attention core alone: softmax(Q·Kᵀ/8)·V on q, k, v [1, 12, seq, 64] (4-D layout).
+BuiltBlock attention_block(const BlockSize& size) {
+  const std::int64_t batch = 1, heads = 12, dim = 64, seq = size.seq > 0 ? size.seq : 512;
+  GraphBuilder g;
+  const Shape shape{batch, heads, seq, dim};
+  AttentionOptions o;
+  o.scale = 0.125f;
+  g.output("y", g.attention("attention", g.input("q", {batch, heads, seq, dim}), g.input("k", {batch, heads, seq, dim}),
+                            g.input("v", {batch, heads, seq, dim}), std::nullopt, std::nullopt, o));
+  BuiltBlock b{g.build(),
+               {{"q", random_tensor(shape, 1.0f, 1)},
+                {"k", random_tensor(shape, 1.0f, 2)},
+                {"v", random_tensor(shape, 1.0f, 3)}}};
+  b.flops = attention_flops(batch, heads, seq, seq, dim, o.causal);
+  b.shape = std::to_string(batch) + "x" + std::to_string(heads) + "x" + std::to_string(seq) + "x" + std::to_string(dim);
+  return b;
+}
+
 }  // namespace
 
 const std::vector<BlockInfo>& builtin_blocks() {
@@ -102,6 +161,9 @@ const std::vector<BlockInfo>& builtin_blocks() {
       {"square", "quadratic activation y = x*x on 16M floats (memory-bound)", square_block},
       {"multiplex", "multiplexing y = relu(s + 0.5*a) on 16M floats (memory-bound)", multiplex_block},
       {"synaptic-gate", "synaptic gating (x*G)·W with per-input gates, 768->3072", synaptic_gate_block},
+      {"encoder", "BERT-base encoder layer (d 768, 12 heads, FFN 3072, GELU, post-LN), batch 1, --seq tokens (128)",
+       encoder_block},
+      {"attention", "fused attention softmax(Q·Kᵀ/8)·V, q/k/v [1,12,seq,64], --seq (512)", attention_block},
   };
   return blocks;
 }

@@ -14,12 +14,15 @@ namespace quarks::bench {
 struct BlockSize {
   std::int64_t rows = 128;                        ///< rows (tokens) for dense blocks
   std::int64_t elements = std::int64_t{1} << 24;  ///< elements for the elementwise quark kernels
+  std::int64_t seq = 0;  ///< sequence length for the encoder and attention blocks; 0 = the block's default
 };
 
 struct BuiltBlock {
   Graph graph;
   std::vector<std::pair<std::string, Tensor>> inputs;  ///< random inputs, by name
-  double flops = 0;   ///< floating-point operations of one run (dense products: 2·m·k·n)
+  /// Floating-point operations of one run: dense products 2·m·k·n; attention 4·B·H·Sq·Sk·D (Q·Kᵀ and
+  /// P·V; half that when causal); softmax, norms and elementwise work are not counted.
+  double flops = 0;
   double bytes = 0;   ///< bytes one run must move at least (memory-bound blocks)
   std::string shape;  ///< human-readable size, e.g. "128x768->3072->768"
 };
