@@ -278,6 +278,41 @@ class AttentionMatcher {
 
   static bool same(const SymDim& a, const SymDim& b) { return a == b && (a.known() || !a.symbol.empty()); }
 
+  // When the q, k and v views are of the three outputs of one split of x [B, S, (Hq + 2·Hkv)·D] along its
+  // last axis (a fused QKV projection, as GPT code writes it) and q and k have one length: x.
+  std::optional<ValueId> packed_source(const HeadView* const (&views)[3]) const {
+    if (views[0]->reshape->inputs.empty() || g_.values[views[0]->reshape->outputs[0]].shape.size() != 4) {
+      return std::nullopt;
+    }
+    const Node* split = producer_any(views[0]->reshape->inputs[0], OpKind::kSplit);
+    if (!split || split->outputs.size() != 3) return std::nullopt;
+    for (int i = 0; i < 3; ++i) {
+      const ValueId in = views[i]->reshape->inputs[0];
+      if (in != split->outputs[static_cast<std::size_t>(i)] || uses_[in] != 1 || is_graph_output(g_, in)) {
+        return std::nullopt;
+      }
+    }
+    const ValueId x = split->inputs[0];
+    const SymShape& xs = g_.values[x].shape;
+    const SplitAttrs& sa = split->attr<SplitAttrs>();
+    if (xs.size() != 3 || (sa.axis != 2 && sa.axis != -1)) return std::nullopt;
+    const std::int64_t dim = views[0]->head_dim;
+    const std::vector<std::int64_t> want = {views[0]->heads * dim, views[1]->heads * dim, views[2]->heads * dim};
+    if (sa.sizes != want) return std::nullopt;
+    if (!same(xs[0], views[0]->batch) || !same(xs[1], views[0]->seq) || !same(views[0]->seq, views[1]->seq)) {
+      return std::nullopt;
+    }
+    return x;
+  }
+
+  // The producer of v if it is of kind op (whatever v's other readers).
+  const Node* producer_any(ValueId v, OpKind op) const {
+    const ValueInfo& info = g_.values[v];
+    if (info.kind != ValueKind::kIntermediate || info.producer < 0) return nullptr;
+    const Node& n = g_.nodes[static_cast<std::size_t>(info.producer)];
+    return n.op == op && !dead_[static_cast<std::size_t>(info.producer)] ? &n : nullptr;
+  }
+
   // Rewrites the fusion to the 3-D layout; false (nothing changed) when the pattern does not fit.
   bool fuse_3d(const Core& c, AttentionAttrs attrs) {
     const Node& pv = g_.nodes[c.pv];
@@ -319,8 +354,15 @@ class AttentionMatcher {
       if (!t) return false;
       targets[i] = *t;
     }
+    const std::optional<ValueId> packed = packed_source(views);
     ValueId sources[3];
     for (int i = 0; i < 3; ++i) {
+      if (packed) {
+        // The views and the split die: attention reads q, k and v from the split's input.
+        dead_[index_of(*views[i]->reshape)] = true;
+        dead_[index_of(*views[i]->transpose)] = true;
+        continue;
+      }
       Node& r = g_.nodes[index_of(*views[i]->reshape)];
       r.attrs = ReshapeAttrs{targets[i]};
       g_.values[r.outputs[0]].shape = {views[i]->batch, views[i]->seq,
@@ -335,7 +377,13 @@ class AttentionMatcher {
     // The transpose back becomes the attention, writing [batch, seq, Hq·D] in place of [B, S, H, D].
     out_t.op = OpKind::kAttention;
     out_t.name = pv.name;
-    out_t.inputs = {sources[0], sources[1], sources[2]};
+    if (packed) {
+      dead_[static_cast<std::size_t>(g_.values[views[0]->reshape->inputs[0]].producer)] = true;
+      attrs.packed_qkv = true;
+      out_t.inputs = {*packed};
+    } else {
+      out_t.inputs = {sources[0], sources[1], sources[2]};
+    }
     if (c.mask) out_t.inputs.push_back(*c.mask);
     out_t.attrs = attrs;
     g_.values[z].shape = {hq->batch, hq->seq, SymDim{hq->heads * hq->head_dim, {}}};

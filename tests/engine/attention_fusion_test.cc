@@ -276,5 +276,37 @@ TEST(AttentionFusion, FourDWithATransposedKeyKeepsTheFourDLayout) {
   EXPECT_LE(test::max_abs_diff(y, want), 2e-6);
 }
 
+TEST(AttentionFusion, HeadViewsOfOneSplitProjectionReadThePackedTensor) {
+  // GPT code: qkv = x·W_qkv; q, k, v = qkv.split(E, dim=2); head views of each; causal via where().
+  GraphBuilder g;
+  auto qkv = g.input("qkv", {kB, kS, 3 * kE});
+  const std::vector<Value> parts = g.split("split", qkv, 2, {kE, kE, kE});
+  auto s = g.matmul("qk", heads_of(g, "q", parts[0], kH, kD, false), heads_of(g, "k", parts[1], kH, kD, true));
+  s = g.mul("scale", s, scalar_constant(g, "c", 0.25f));
+  Tensor cond(DType::kBool, Shape{kS, kS});
+  for (std::int64_t i = 0; i < kS; ++i)
+    for (std::int64_t j = 0; j < kS; ++j) cond.boolean()[i * kS + j] = j > i ? 1 : 0;
+  s = g.where("masked", g.constant("cond", cond), scalar_constant(g, "fill", -std::numeric_limits<float>::infinity()),
+              s);
+  auto o = g.matmul("pv", g.softmax("p", s, -1), heads_of(g, "v", parts[2], kH, kD, false));
+  g.output("y", g.reshape("merge", g.transpose("back", o, {0, 2, 1, 3}), {kB, kS, kE}));
+  const Model model = compile(g.build());
+  EXPECT_THAT(model.describe(), HasSubstr("attention[qkv,causal](qkv)")) << model.describe();
+  EXPECT_THAT(model.describe(), Not(HasSubstr("split"))) << model.describe();
+  const Tensor x = test::random_tensor(Shape{kB, kS, 3 * kE}, 13, -2.0f, 2.0f);
+  Session sess(model);
+  const Tensor y = sess.run({{"qkv", x}}).at("y");
+  auto part = [&x](std::int64_t offset) {
+    return [&x, offset](std::int64_t b, std::int64_t h, std::int64_t s, std::int64_t d) {
+      return static_cast<double>(x.f32()[(b * kS + s) * 3 * kE + offset + h * kD + d]);
+    };
+  };
+  const std::vector<double> r = reference(kB, kH, kS, kS, kD, 0.25, part(0), part(kE), part(2 * kE),
+                                          [](std::int64_t, std::int64_t, std::int64_t i, std::int64_t j) {
+                                            return j > i ? -std::numeric_limits<double>::infinity() : 0.0;
+                                          });
+  EXPECT_LE(test::max_abs_diff(y, to_bshd(r, kB, kH, kS, kD)), 2e-6);
+}
+
 }  // namespace
 }  // namespace quarks

@@ -102,7 +102,7 @@ TEST(OnnxModelsFusion, TransformerExportsRunTheFusedAttention) {
   const std::vector<std::tuple<std::string, std::string, std::size_t>> expected = {
       {"bert_encoder_layer_static", "attention(", 0},
       {"bert_encoder_layer", "attention(", 0},
-      {"gpt_causal_block", "attention[causal](", 0},
+      {"gpt_causal_block", "attention[qkv,causal](", 0},
       {"torch_encoder_layer", "attention(", 2}};
   for (const auto& [name, op, transposes] : expected) {
     const fs::path dir = fs::path(QUARKS_ONNX_MODELS) / name;
