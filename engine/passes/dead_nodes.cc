@@ -25,6 +25,7 @@ void optimize(GraphIR& g) {
   fuse_elementwise_patterns(g);
   fuse_output_gates(g);
   fuse_dense_bias(g);
+  fuse_qkv_projections(g);
   fuse_dense_activation(g);
   fuse_gated_dense(g);
 }

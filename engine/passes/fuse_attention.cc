@@ -13,6 +13,7 @@
 // and writes the [B, S, H·D] tensors directly (its 3-D layout), so the four transposes disappear. The
 // sequence-first form of nn.MultiheadAttention ([S, B·H, D] views of [S, B, E]) is the 3-D layout with
 // batch 1 and B·H heads. Otherwise the 4-D form [B, H, S, D] is used as is.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -441,5 +442,109 @@ class AttentionMatcher {
 }  // namespace
 
 void fuse_attention(GraphIR& g) { AttentionMatcher(g).run(); }
+
+}  // namespace quarks::detail
+
+namespace quarks::detail {
+namespace {
+
+// The value attention input `v` reads, looking through a reshape that does not change the shape
+// (what fuse_attention leaves of a head view), and that reshape (or null).
+ValueId through_identity_reshape(const GraphIR& g, const std::vector<int>& uses, ValueId v, const Node*& reshape) {
+  reshape = sole_producer(g, uses, v, OpKind::kReshape);
+  if (reshape && g.values[reshape->inputs[0]].shape == g.values[v].shape) return reshape->inputs[0];
+  reshape = nullptr;
+  return v;
+}
+
+// Concatenates the columns of row-major f32 matrices [rows, n_i].
+Tensor concat_columns(const std::vector<const Tensor*>& parts, std::int64_t rows) {
+  std::int64_t total = 0;
+  for (const Tensor* p : parts) total += p->numel() / std::max<std::int64_t>(rows, 1);
+  Tensor out(DType::kF32, rows == 1 && parts[0]->shape().rank() == 1 ? Shape{total} : Shape{rows, total});
+  float* o = out.f32();
+  std::int64_t col = 0;
+  for (const Tensor* p : parts) {
+    const std::int64_t n = p->numel() / std::max<std::int64_t>(rows, 1);
+    for (std::int64_t r = 0; r < rows; ++r) std::copy_n(p->f32() + r * n, n, o + r * total + col);
+    col += n;
+  }
+  return out;
+}
+
+}  // namespace
+
+void fuse_qkv_projections(GraphIR& g) {
+  const std::vector<int> uses = count_uses(g);
+  std::vector<bool> dead(g.nodes.size(), false);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& a = g.nodes[i];
+    if (a.op != OpKind::kAttention || a.attr<AttentionAttrs>().packed_qkv) continue;
+    if (g.values[a.inputs[0]].shape.size() != 3) continue;  // the [B, S, H·D] layout only
+    const Node* reshapes[3];
+    const Node* dense[3];
+    bool ok = true;
+    for (int r = 0; r < 3 && ok; ++r) {
+      const ValueId src = through_identity_reshape(g, uses, a.inputs[static_cast<std::size_t>(r)], reshapes[r]);
+      dense[r] = sole_producer(g, uses, src, OpKind::kDense);
+      ok = dense[r] != nullptr;
+    }
+    if (!ok || dense[0] == dense[1] || dense[1] == dense[2] || dense[0] == dense[2]) continue;
+    const ValueId x = dense[0]->inputs[0];
+    const bool has_bias = dense[0]->attr<DenseAttrs>().has_bias;
+    std::vector<const Tensor*> weights, biases;
+    for (const Node* d : dense) {
+      const DenseAttrs& da = d->attr<DenseAttrs>();
+      const ValueInfo& w = g.values[d->inputs[1]];
+      ok = ok && d->inputs[0] == x && da.f.kind == ActivationKind::kIdentity && da.has_bias == has_bias &&
+           w.kind == ValueKind::kConstant && w.dtype == DType::kF32 && w.data.shape().rank() == 2 &&
+           w.data.shape()[0] == g.values[dense[0]->inputs[1]].data.shape()[0];
+      if (!ok) break;
+      weights.push_back(&w.data);
+      if (has_bias) {
+        const ValueInfo& b = g.values[d->inputs[2]];
+        ok = b.kind == ValueKind::kConstant && b.dtype == DType::kF32 && b.data.shape().rank() == 1;
+        biases.push_back(&b.data);
+      }
+    }
+    if (!ok) continue;
+    const std::int64_t k = weights[0]->shape()[0];
+    auto add_constant = [&g](const std::string& name, Tensor t) {
+      ValueInfo info;
+      info.name = name;
+      info.kind = ValueKind::kConstant;
+      info.shape = to_sym(t.shape());
+      info.dtype = DType::kF32;
+      info.data = std::move(t);
+      return g.add_value(std::move(info));
+    };
+    // The q projection becomes the packed one; attention reads its output as [B, S, (Hq + 2·Hkv)·D].
+    Node& fused = g.nodes[static_cast<std::size_t>(g.values[dense[0]->outputs[0]].producer)];
+    const std::string name = fused.name + "+" + dense[1]->name + "+" + dense[2]->name;
+    // Both tensors are made before adding values (which may move the ones `weights` points into).
+    Tensor w_cat = concat_columns(weights, k);
+    Tensor b_cat = has_bias ? concat_columns(biases, 1) : Tensor();
+    const std::int64_t n_total = w_cat.shape()[1];
+    std::vector<ValueId> inputs = {x, add_constant(name + ".w", std::move(w_cat))};
+    if (has_bias) inputs.push_back(add_constant(name + ".b", std::move(b_cat)));
+    for (int r = 1; r < 3; ++r) dead[static_cast<std::size_t>(g.values[dense[r]->outputs[0]].producer)] = true;
+    for (const Node* r : reshapes)
+      if (r) dead[static_cast<std::size_t>(g.values[r->outputs[0]].producer)] = true;
+    const ValueId y = fused.outputs[0];
+    SymShape shape = g.values[y].shape;
+    shape.back() = SymDim{n_total, {}};
+    g.values[y].shape = shape;
+    g.values[y].name = name;
+    fused.name = name;
+    fused.inputs = inputs;
+    AttentionAttrs attrs = a.attr<AttentionAttrs>();
+    attrs.packed_qkv = true;
+    std::vector<ValueId> ain = {y};
+    ain.insert(ain.end(), a.inputs.begin() + 3, a.inputs.end());
+    a.inputs = ain;
+    a.attrs = attrs;
+  }
+  remove_nodes(g, dead);
+}
 
 }  // namespace quarks::detail

@@ -24,6 +24,9 @@ void fuse_elementwise_patterns(GraphIR& g);
 /// Spelled-out softmax(q·kᵀ·c + mask)·v -> the fused attention op, reading [B, S, H·D] tensors in
 /// place when q, k, v are head views of them (fuse_attention.cc).
 void fuse_attention(GraphIR& g);
+/// attention(dense(x, Wq), dense(x, Wk), dense(x, Wv)) in the [B, S, H·D] layout -> one dense of x with
+/// [Wq | Wk | Wv] feeding the packed-QKV attention (run after fuse_dense_bias).
+void fuse_qkv_projections(GraphIR& g);
 
 /// Runs the passes above in order.
 void optimize(GraphIR& g);

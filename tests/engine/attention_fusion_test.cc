@@ -308,5 +308,54 @@ TEST(AttentionFusion, HeadViewsOfOneSplitProjectionReadThePackedTensor) {
   EXPECT_LE(test::max_abs_diff(y, to_bshd(r, kB, kH, kS, kD)), 2e-6);
 }
 
+TEST(AttentionFusion, ThreeProjectionsOfOneInputBecomeOnePackedDense) {
+  // Grouped-query attention over three dense projections (with bias) of one x: one dense with
+  // [Wq | Wk | Wv] feeds the packed attention.
+  constexpr std::int64_t kIn = 20, kKvHeads = 1;
+  GraphBuilder g;
+  auto x = g.input("x", {"batch", kS, kIn});
+  const Tensor wq = test::random_tensor(Shape{kIn, kE}, 20), bq = test::random_tensor(Shape{kE}, 21);
+  const Tensor wk = test::random_tensor(Shape{kIn, kKvHeads * kD}, 22),
+               bk = test::random_tensor(Shape{kKvHeads * kD}, 23);
+  const Tensor wv = test::random_tensor(Shape{kIn, kKvHeads * kD}, 24),
+               bv = test::random_tensor(Shape{kKvHeads * kD}, 25);
+  auto proj = [&](const std::string& n, const Tensor& w, const Tensor& b) {
+    return g.add(n + ".add", g.dense(n, x, g.constant(n + ".w", w)), g.constant(n + ".b", b));
+  };
+  AttentionOptions opt;
+  opt.num_heads = static_cast<int>(kH);
+  opt.num_kv_heads = static_cast<int>(kKvHeads);
+  g.output("y", g.attention("att", proj("q", wq, bq), proj("k", wk, bk), proj("v", wv, bv), std::nullopt, std::nullopt,
+                            opt));
+  const Model model = compile(g.build());
+  EXPECT_EQ(model.node_count(), 2u) << model.describe();
+  EXPECT_THAT(model.describe(), HasSubstr("q+k+v = dense+bias(x,"));
+  EXPECT_THAT(model.describe(), HasSubstr("attention[qkv]("));
+  const Tensor tx = test::random_tensor(Shape{kB, kS, kIn}, 26);
+  Session sess(model);
+  const Tensor y = sess.run({{"x", tx}}).at("y");
+  // Projections in double, then the reference attention (query head h reads kv head 0).
+  auto project = [&](const Tensor& w, const Tensor& b) {
+    const std::int64_t n = w.shape()[1];
+    std::vector<double> out(static_cast<std::size_t>(kB * kS * n));
+    for (std::int64_t r = 0; r < kB * kS; ++r)
+      for (std::int64_t c = 0; c < n; ++c) {
+        double acc = b.f32()[c];
+        for (std::int64_t i = 0; i < kIn; ++i) acc += double{tx.f32()[r * kIn + i]} * w.f32()[i * n + c];
+        out[static_cast<std::size_t>(r * n + c)] = acc;
+      }
+    return out;
+  };
+  const std::vector<double> pq = project(wq, bq), pk = project(wk, bk), pv = project(wv, bv);
+  auto at = [](const std::vector<double>& p, std::int64_t heads, bool shared) {
+    return [&p, heads, shared](std::int64_t b, std::int64_t h, std::int64_t s, std::int64_t d) {
+      return p[static_cast<std::size_t>(((b * kS + s) * heads + (shared ? 0 : h)) * kD + d)];
+    };
+  };
+  const std::vector<double> r = reference(kB, kH, kS, kS, kD, 1.0 / std::sqrt(double{kD}), at(pq, kH, false),
+                                          at(pk, kKvHeads, true), at(pv, kKvHeads, true), nullptr);
+  EXPECT_LE(test::max_abs_diff(y, to_bshd(r, kB, kH, kS, kD)), 5e-6);
+}
+
 }  // namespace
 }  // namespace quarks

@@ -100,8 +100,8 @@ TEST(OnnxModelsFusion, TransformerExportsRunTheFusedAttention) {
   // Model, fused op, transposes left (nn.TransformerEncoderLayer with batch_first keeps the two around
   // its sequence-first attention).
   const std::vector<std::tuple<std::string, std::string, std::size_t>> expected = {
-      {"bert_encoder_layer_static", "attention(", 0},
-      {"bert_encoder_layer", "attention(", 0},
+      {"bert_encoder_layer_static", "attention[qkv](", 0},
+      {"bert_encoder_layer", "attention[qkv](", 0},
       {"gpt_causal_block", "attention[qkv,causal](", 0},
       {"torch_encoder_layer", "attention(", 2}};
   for (const auto& [name, op, transposes] : expected) {
