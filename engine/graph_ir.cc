@@ -48,7 +48,9 @@ std::string describe(const GraphIR& g) {
     } else if (const auto* og = std::get_if<OutputGateAttrs>(&n.attrs)) {
       op += "[" + og->f.to_string() + "*" + og->g.to_string() + "]";
     } else if (const auto* at = std::get_if<AttentionAttrs>(&n.attrs)) {
-      if (at->causal) op += "[causal]";
+      if (at->causal) op += at->causal_from_key_lengths ? "[causal to key_lengths]" : "[causal]";
+    } else if (const auto* kv = std::get_if<KvCacheAttrs>(&n.attrs)) {
+      if (kv->cache < g.caches.size()) op += "[" + g.caches[kv->cache].name + "]";
     }
     out += n.name + " = " + op + "(";
     for (std::size_t i = 0; i < n.inputs.size(); ++i) out += (i ? ", " : "") + g.values[n.inputs[i]].name;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "quarks/activation.hpp"
+#include "quarks/decoder_block.hpp"
 #include "quarks/error.hpp"
 #include "quarks/graph.hpp"
 #include "quarks/model.hpp"
