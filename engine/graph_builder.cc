@@ -102,6 +102,7 @@ detail::AttentionAttrs attention_attrs(const AttentionOptions& options, bool pac
   a.num_kv_heads = options.num_kv_heads;
   a.has_mask = has_mask;
   a.has_key_lengths = has_key_lengths;
+  a.causal_from_key_lengths = options.causal_from_key_lengths;
   return a;
 }
 
@@ -208,6 +209,90 @@ Value GraphBuilder::attention_qkv(const std::string& name, Value qkv, std::optio
   if (key_lengths) in.push_back(*key_lengths);
   const auto a = attention_attrs(options, true, mask.has_value(), key_lengths.has_value());
   return add_node(*ir_, make_node(OpKind::kAttention, name, in, a))[0];
+}
+
+namespace {
+detail::RopeAttrs rope_attrs(const RopeOptions& o) {
+  detail::RopeAttrs a;
+  a.num_heads = o.num_heads;
+  a.head_dim = o.head_dim;
+  a.theta = o.theta;
+  a.head_major = o.layout == HeadLayout::kHeadMajor;
+  return a;
+}
+}  // namespace
+
+Value GraphBuilder::rope(const std::string& name, Value x, std::int64_t offset, const RopeOptions& options) {
+  detail::RopeAttrs a = rope_attrs(options);
+  a.offset = offset;
+  return add_node(*ir_, make_node(OpKind::kRope, name, {x}, a))[0];
+}
+
+Value GraphBuilder::rope(const std::string& name, Value x, Value offset, const RopeOptions& options) {
+  detail::RopeAttrs a = rope_attrs(options);
+  a.has_offset_input = true;
+  return add_node(*ir_, make_node(OpKind::kRope, name, {x, offset}, a))[0];
+}
+
+KvCache GraphBuilder::kv_cache(const std::string& name, const KvCacheOptions& options) {
+  const std::string where = "KV cache '" + name + "': ";
+  if (options.num_kv_heads < 1 || options.head_dim < 1 || options.max_len < 1) {
+    throw Error(ErrorCode::kInvalidArgument, where + "num_kv_heads (" + std::to_string(options.num_kv_heads) +
+                                                 "), head_dim (" + std::to_string(options.head_dim) +
+                                                 ") and max_len (" + std::to_string(options.max_len) +
+                                                 ") must be >= 1");
+  }
+  // [B, Hkv, max_len, D] must be addressable for any reasonable batch: cap the rows per batch at 2^40 floats.
+  if (Shape{options.num_kv_heads, options.max_len, options.head_dim}.numel() > (std::int64_t{1} << 40)) {
+    throw Error(ErrorCode::kResourceExhausted, where + "num_kv_heads * max_len * head_dim exceeds 2^40 floats");
+  }
+  for (const detail::KvCacheInfo& c : ir_->caches) {
+    if (c.name == name) throw Error(ErrorCode::kInvalidArgument, where + "a cache with this name already exists");
+  }
+  detail::KvCacheInfo info;
+  info.name = name;
+  info.num_kv_heads = options.num_kv_heads;
+  info.head_dim = options.head_dim;
+  info.max_len = options.max_len;
+  const auto id = static_cast<std::uint32_t>(ir_->caches.size());
+  ir_->caches.push_back(info);
+  // The node reporting the cache's length, named after the cache; its output is the Session's length slot.
+  try {
+    const Value length = add_node(*ir_, make_node(OpKind::kKvCacheLength, name, {}, detail::KvCacheAttrs{id}))[0];
+    ir_->values[length.id].state = {static_cast<int>(id), detail::StateRef::Part::kLength};
+    ir_->caches[id].length = length.id;
+  } catch (...) {
+    ir_->caches.pop_back();
+    throw;
+  }
+  return KvCache{id};
+}
+
+namespace {
+const detail::KvCacheInfo& cache_info(const GraphIR& ir, KvCache cache) {
+  if (!cache.valid() || cache.id >= ir.caches.size()) {
+    throw Error(ErrorCode::kInvalidArgument, "not a KV cache of this builder");
+  }
+  return ir.caches[cache.id];
+}
+}  // namespace
+
+Value GraphBuilder::kv_cache_length(KvCache cache) { return Value{cache_info(*ir_, cache).length}; }
+
+KvCacheView GraphBuilder::kv_cache_append(const std::string& name, KvCache cache, Value k, Value v) {
+  const detail::KvCacheInfo& info = cache_info(*ir_, cache);
+  for (const Node& n : ir_->nodes) {
+    if (n.op == OpKind::kKvCacheAppend && n.attr<detail::KvCacheAttrs>().cache == cache.id) {
+      throw Error(ErrorCode::kInvalidArgument, "node '" + name + "' (kv_cache_append): KV cache '" + info.name +
+                                                   "' is already appended to by node '" + n.name +
+                                                   "'; a graph appends to each cache once");
+    }
+  }
+  const std::vector<Value> out = add_node(
+      *ir_, make_node(OpKind::kKvCacheAppend, name, {k, v, Value{info.length}}, detail::KvCacheAttrs{cache.id}));
+  ir_->values[out[0].id].state = {static_cast<int>(cache.id), detail::StateRef::Part::kKeys};
+  ir_->values[out[1].id].state = {static_cast<int>(cache.id), detail::StateRef::Part::kValues};
+  return KvCacheView{out[0], out[1], out[2]};
 }
 
 Value GraphBuilder::binary(const std::string& name, BinaryOpKind op, Value a, Value b) {

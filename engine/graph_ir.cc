@@ -48,10 +48,16 @@ std::string describe(const GraphIR& g) {
     } else if (const auto* og = std::get_if<OutputGateAttrs>(&n.attrs)) {
       op += "[" + og->f.to_string() + "*" + og->g.to_string() + "]";
     } else if (const auto* at = std::get_if<AttentionAttrs>(&n.attrs)) {
-      if (at->packed_qkv || at->causal) {
-        op += std::string("[") + (at->packed_qkv ? "qkv" : "") + (at->packed_qkv && at->causal ? "," : "") +
-              (at->causal ? "causal" : "") + "]";
+      std::vector<std::string> flags;
+      if (at->packed_qkv) flags.push_back("qkv");
+      if (at->causal) flags.push_back(at->causal_from_key_lengths ? "causal to key_lengths" : "causal");
+      if (!flags.empty()) {
+        op += "[" + flags[0];
+        for (std::size_t f = 1; f < flags.size(); ++f) op += "," + flags[f];
+        op += "]";
       }
+    } else if (const auto* kv = std::get_if<KvCacheAttrs>(&n.attrs)) {
+      if (kv->cache < g.caches.size()) op += "[" + g.caches[kv->cache].name + "]";
     }
     out += n.name + " = " + op + "(";
     for (std::size_t i = 0; i < n.inputs.size(); ++i) out += (i ? ", " : "") + g.values[n.inputs[i]].name;

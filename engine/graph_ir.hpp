@@ -106,10 +106,22 @@ struct AttentionAttrs {     // inputs: q, k, v (or one packed qkv), then mask an
   float scale = 1.0f;
   int num_heads = 0, num_kv_heads = 0;  ///< 0: from the shapes (4-D layout) / num_heads (num_kv_heads)
   bool has_mask = false, has_key_lengths = false;
+  bool causal_from_key_lengths = false;  ///< causal diagonal ends at key_lengths[b] instead of Sk
 };
-using OpAttrs = std::variant<NoAttrs, DenseAttrs, GatedDenseAttrs, ActivationAttrs, MultiplexAttrs, OutputGateAttrs,
-                             MatMulAttrs, BinaryAttrs, AxisAttrs, NormAttrs, ReshapeAttrs, TransposeAttrs, SplitAttrs,
-                             SliceAttrs, ReduceAttrs, GatherAttrs, UnaryAttrs, CastAttrs, ExpandAttrs, AttentionAttrs>;
+struct RopeAttrs {                  // inputs: x, then the runtime offset (i64 [] or [1]) when has_offset_input
+  int num_heads = 0, head_dim = 0;  ///< 0 (head-major layout only): from x's shape
+  double theta = 10000.0;
+  bool head_major = false;  ///< x is [B, H, S, D]; else [B, S, H·D]
+  std::int64_t offset = 0;  ///< position of token 0 when there is no offset input
+  bool has_offset_input = false;
+};
+struct KvCacheAttrs {       // kv_cache_length (no inputs) and kv_cache_append (k, v, length)
+  std::uint32_t cache = 0;  ///< index into GraphIR::caches
+};
+using OpAttrs =
+    std::variant<NoAttrs, DenseAttrs, GatedDenseAttrs, ActivationAttrs, MultiplexAttrs, OutputGateAttrs, MatMulAttrs,
+                 BinaryAttrs, AxisAttrs, NormAttrs, ReshapeAttrs, TransposeAttrs, SplitAttrs, SliceAttrs, ReduceAttrs,
+                 GatherAttrs, UnaryAttrs, CastAttrs, ExpandAttrs, AttentionAttrs, RopeAttrs, KvCacheAttrs>;
 
 struct Node {
   OpKind op = OpKind::kActivation;
@@ -126,6 +138,15 @@ struct Node {
 
 enum class ValueKind { kInput, kConstant, kIntermediate };
 
+/// An intermediate kept in a Session's state between runs instead of the arena: one part of a KV cache.
+/// The planner gives such values ValueLocation::kState; nothing else may write them in place.
+struct StateRef {
+  enum class Part : std::uint8_t { kLength, kKeys, kValues };
+  int cache = -1;  ///< index into GraphIR::caches, -1 for an ordinary value
+  Part part = Part::kLength;
+  bool valid() const noexcept { return cache >= 0; }
+};
+
 struct ValueInfo {
   std::string name;
   ValueKind kind = ValueKind::kIntermediate;
@@ -133,6 +154,16 @@ struct ValueInfo {
   DType dtype = DType::kF32;
   int producer = -1;  ///< node index for intermediates
   Tensor data;        ///< constants only
+  StateRef state;     ///< intermediates in the Session's state (KV caches)
+};
+
+/// A KV cache declared with GraphBuilder::kv_cache. Its state in a Session: the length (i64), keys and
+/// values (f32 [B, num_kv_heads, max_len, head_dim] each).
+struct KvCacheInfo {
+  std::string name;
+  int num_kv_heads = 0, head_dim = 0;
+  std::int64_t max_len = 0;
+  ValueId length = 0;  ///< output of the kv_cache_length node named after the cache
 };
 
 struct GraphIR {
@@ -140,6 +171,7 @@ struct GraphIR {
   std::vector<Node> nodes;
   std::vector<ValueId> inputs;
   std::vector<std::pair<std::string, ValueId>> outputs;
+  std::vector<KvCacheInfo> caches;
 
   ValueId add_value(ValueInfo v) {
     values.push_back(std::move(v));

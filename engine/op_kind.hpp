@@ -40,6 +40,9 @@ enum class OpKind : std::uint8_t {
   kCast,
   kExpand,
   kAttention,
+  kRope,
+  kKvCacheLength,  // no inputs: reads the Session's state
+  kKvCacheAppend,
   kCount
 };
 inline constexpr int kOpKindCount = static_cast<int>(OpKind::kCount);

@@ -41,6 +41,9 @@ constexpr std::array<OpEntry, kOpKindCount> kOps{{
     {OpKind::kCast, "cast", &kCastSchema},
     {OpKind::kExpand, "expand", &kExpandSchema},
     {OpKind::kAttention, "attention", &kAttentionSchema},
+    {OpKind::kRope, "rope", &kRopeSchema},
+    {OpKind::kKvCacheLength, "kv_cache_length", &kKvCacheLengthSchema},
+    {OpKind::kKvCacheAppend, "kv_cache_append", &kKvCacheAppendSchema},
 }};
 static_assert(kOps.size() == static_cast<std::size_t>(OpKind::kCount), "every OpKind needs an entry in kOps");
 

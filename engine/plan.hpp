@@ -19,6 +19,7 @@ struct ValueLocation {
     kConstant,  ///< the constant's own storage
     kAliasOf,   ///< the same memory as value `index` (reshape views, in-place ops)
     kOutput,    ///< the caller's buffer for graph output `index` (or the Session's spare buffer)
+    kState,     ///< at `offset` in the Session's state memory (KV caches), kept between runs
   };
   Kind kind = Kind::kArena;
   std::size_t offset = 0;
@@ -33,6 +34,16 @@ struct OutputBinding {
   bool direct = false;
 };
 
+/// What a plan does with KV cache c (GraphIR::caches[c]) and where the cache is in the Session's state
+/// memory. The layout depends only on the graph and on the batch of each cache's append, so every plan
+/// with the same batches places the state identically (prefill and decode plans share it).
+struct CacheStep {
+  std::int64_t batch = -1;      ///< batch of the cache's append in this plan; -1 if the graph has none
+  std::int64_t new_tokens = 0;  ///< rows this plan's run appends
+  int append_node = -1;         ///< node index of the append, -1 if none
+  std::size_t length_offset = 0, keys_offset = 0, values_offset = 0;  ///< bytes into the state memory
+};
+
 struct Plan {
   std::vector<Shape> input_shapes;               ///< the signature this plan is for, in graph input order
   std::vector<Shape> value_shapes;               ///< concrete shape of every value
@@ -42,6 +53,8 @@ struct Plan {
   std::vector<std::size_t> scratch_offsets;      ///< arena offset of each node's scratch
   std::vector<OutputBinding> outputs;            ///< one per graph output
   std::size_t arena_bytes = 0;
+  std::vector<CacheStep> caches;  ///< one per GraphIR::caches entry
+  std::size_t state_bytes = 0;    ///< state memory this layout needs (0 without caches)
 };
 
 /// Builds the plan for `input_shapes` (checked against the declared dims and symbols). Throws

@@ -70,6 +70,48 @@ std::vector<std::vector<int>> assign_levels(const GraphIR& g, std::vector<int>& 
   return levels;
 }
 
+// The state layout: every cache's length (i64) first, then each cache's keys and values, 64-byte aligned.
+void plan_state(const GraphIR& g, const std::vector<Shape>& shapes, Plan& plan) {
+  plan.caches.assign(g.caches.size(), CacheStep{});
+  if (g.caches.empty()) return;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (n.op != OpKind::kKvCacheAppend) continue;
+    CacheStep& step = plan.caches[n.attr<KvCacheAttrs>().cache];
+    const Shape& k = shapes[n.inputs[0]];
+    step.append_node = static_cast<int>(i);
+    step.batch = k[0];
+    step.new_tokens = k.rank() == 3 ? k[1] : k[2];
+  }
+  const auto align = [](std::size_t n) { return (n + 63) / 64 * 64; };
+  std::size_t offset = align(g.caches.size() * sizeof(std::int64_t));
+  for (std::size_t c = 0; c < g.caches.size(); ++c) {
+    const KvCacheInfo& info = g.caches[c];
+    CacheStep& step = plan.caches[c];
+    step.length_offset = c * sizeof(std::int64_t);
+    const std::int64_t floats =
+        step.batch > 0 ? Shape{step.batch, info.num_kv_heads, info.max_len, info.head_dim}.numel() : 0;
+    if (floats > (std::int64_t{1} << 58) / static_cast<std::int64_t>(sizeof(float))) {
+      throw Error(ErrorCode::kResourceExhausted, "KV cache '" + info.name + "' of batch " + std::to_string(step.batch) +
+                                                     " would need " + std::to_string(floats) + " floats");
+    }
+    const std::size_t bytes = align(static_cast<std::size_t>(floats) * sizeof(float));
+    step.keys_offset = offset;
+    step.values_offset = offset + bytes;
+    offset += 2 * bytes;
+  }
+  plan.state_bytes = offset;
+  for (std::size_t v = 0; v < g.values.size(); ++v) {
+    const StateRef& s = g.values[v].state;
+    if (!s.valid()) continue;
+    const CacheStep& step = plan.caches[static_cast<std::size_t>(s.cache)];
+    const std::size_t at = s.part == StateRef::Part::kLength ? step.length_offset
+                           : s.part == StateRef::Part::kKeys ? step.keys_offset
+                                                             : step.values_offset;
+    plan.locations[v] = {ValueLocation::Kind::kState, at, static_cast<std::size_t>(s.cache)};
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape>& input_shapes,
@@ -106,7 +148,8 @@ std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape
   for (std::size_t o = 0; o < g.outputs.size(); ++o) {
     const ValueId v = g.outputs[o].second;
     const ValueInfo& info = g.values[v];
-    const bool writable = info.kind == ValueKind::kIntermediate && direct_output_of[v] < 0;
+    // State values are copied out: the caller's buffer cannot stand in for the Session's state.
+    const bool writable = info.kind == ValueKind::kIntermediate && !info.state.valid() && direct_output_of[v] < 0;
     if (writable) direct_output_of[v] = static_cast<int>(o);
     plan->outputs.push_back({v, writable});
   }
@@ -127,6 +170,7 @@ std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape
   for (std::size_t v = 0; v < g.values.size(); ++v) {
     if (g.values[v].kind == ValueKind::kConstant) plan->locations[v] = {ValueLocation::Kind::kConstant, 0, v};
   }
+  plan_state(g, shapes, *plan);
   for (const Node& n : g.nodes) {
     const OpSchema& s = schema_of(n.op);
     const ValueId y = n.outputs[0];
@@ -139,7 +183,9 @@ std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape
     const int inplace = s.inplace_input(n);
     if (inplace >= 0) {
       const ValueId x = n.inputs[inplace];
-      const bool x_in_arena = g.values[root[x]].kind == ValueKind::kIntermediate && direct_output_of[root[x]] < 0;
+      // Only arena buffers are reused: not inputs, constants, caller outputs or the Session's state.
+      const bool x_in_arena = plan->locations[root[x]].kind == ValueLocation::Kind::kArena &&
+                              g.values[root[x]].kind == ValueKind::kIntermediate;
       if (x_in_arena && uses[x] == 1 && root[x] == x && shapes[x].numel() == shapes[y].numel() &&
           g.values[x].dtype == g.values[y].dtype) {
         plan->locations[y] = {ValueLocation::Kind::kAliasOf, 0, x};

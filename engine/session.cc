@@ -2,6 +2,12 @@
 //
 // Steady state (same input shapes as the previous run, outputs in caller buffers) allocates nothing:
 // every vector below is sized when the plan changes, and run() only overwrites their contents.
+//
+// State (KV caches): one block of memory per Session holding every cache's length (i64) and its keys
+// and values, laid out by the plan (Plan::caches; identical for every plan of the same batch sizes). It
+// is allocated at the first run after construction or reset_state(), whose batch sizes are then fixed;
+// a run first checks the batch and that every append fits (nothing is written otherwise), runs, and
+// only if everything succeeded advances the lengths.
 #include <cstdlib>
 #include <cstring>
 
@@ -25,6 +31,11 @@ struct SessionImpl {
 
   std::unique_ptr<std::byte, AlignedFree> memory;  // the activation arena
   std::size_t memory_bytes = 0;
+
+  std::unique_ptr<std::byte, AlignedFree> state;  // KV caches: lengths, keys, values (see Plan::caches)
+  std::size_t state_capacity = 0;                 // bytes allocated
+  std::size_t state_used = 0;                     // bytes of the current layout (0: no layout yet)
+  std::vector<std::int64_t> state_batch;          // per cache, fixed by the first run; empty when free
 
   std::vector<const void*> input_data;  // per graph input, this run's binding
   std::vector<Shape> input_shapes;      // per graph input, this run's shapes
@@ -53,9 +64,65 @@ struct SessionImpl {
   void bind_inputs(std::span<const NamedInput> inputs);
   void ensure_plan();
   void bind_outputs(std::span<const NamedOutput> outputs);
+  void prepare_state();
   void execute();
+  void advance_state();
   void* output_buffer(std::size_t o);
+
+  std::int64_t* length_slot(std::size_t cache) const {
+    return reinterpret_cast<std::int64_t*>(state.get() + cache * sizeof(std::int64_t));
+  }
+  std::int64_t length_of(std::size_t cache) const { return state_used ? *length_slot(cache) : 0; }
 };
+
+// Checks the run against the state (batch sizes, room in every cache) and allocates the state at the
+// first run. Throws before anything has been written.
+void SessionImpl::prepare_state() {
+  const Plan& p = *plan;
+  const GraphIR& g = model->graph;
+  if (p.caches.empty()) return;
+  if (!state_batch.empty()) {
+    for (std::size_t c = 0; c < p.caches.size(); ++c) {
+      if (p.caches[c].batch == state_batch[c]) continue;
+      throw Error(ErrorCode::kInvalidArgument,
+                  "KV cache '" + g.caches[c].name + "' holds batch " + std::to_string(state_batch[c]) +
+                      " (fixed by the first run of this Session) but this run has batch " +
+                      std::to_string(p.caches[c].batch) + "; call Session::reset_state() to change it");
+    }
+  }
+  for (std::size_t c = 0; c < p.caches.size(); ++c) {
+    const CacheStep& step = p.caches[c];
+    const KvCacheInfo& info = g.caches[c];
+    const std::int64_t length = length_of(c);
+    if (step.new_tokens > info.max_len - length) {
+      throw Error(ErrorCode::kResourceExhausted,
+                  "KV cache '" + info.name + "' (node '" + g.nodes[static_cast<std::size_t>(step.append_node)].name +
+                      "') is full: max_len " + std::to_string(info.max_len) + ", current length " +
+                      std::to_string(length) + ", " + std::to_string(step.new_tokens) +
+                      " new tokens; call Session::reset_state() to start again");
+    }
+  }
+  if (!state_batch.empty()) return;
+  // First run since construction or reset: this run's batches fix the layout.
+  if (p.state_bytes > state_capacity) {
+    void* mem = std::aligned_alloc(64, (p.state_bytes + 63) / 64 * 64);
+    if (!mem) {
+      throw Error(ErrorCode::kResourceExhausted,
+                  "cannot allocate the " + std::to_string(p.state_bytes) + "-byte state (KV caches)");
+    }
+    state.reset(static_cast<std::byte*>(mem));
+    state_capacity = p.state_bytes;
+  }
+  // Only the lengths need a value: rows past a cache's length are never read.
+  std::memset(state.get(), 0, p.caches.size() * sizeof(std::int64_t));
+  state_used = p.state_bytes;
+  state_batch.clear();
+  for (const CacheStep& step : p.caches) state_batch.push_back(step.batch);
+}
+
+void SessionImpl::advance_state() {
+  for (std::size_t c = 0; c < plan->caches.size(); ++c) *length_slot(c) += plan->caches[c].new_tokens;
+}
 
 // The caller's buffer for output o, or a spare one kept by the Session for outputs nobody asked for.
 void* SessionImpl::output_buffer(std::size_t o) {
@@ -156,6 +223,7 @@ void SessionImpl::execute() {
       case ValueLocation::Kind::kConstant: value_ptrs[v] = g.values[v].data.data(); break;
       case ValueLocation::Kind::kAliasOf: value_ptrs[v] = value_ptrs[loc.index]; break;
       case ValueLocation::Kind::kOutput: value_ptrs[v] = output_buffer(loc.index); break;
+      case ValueLocation::Kind::kState: value_ptrs[v] = state.get() + loc.offset; break;
     }
   }
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
@@ -198,7 +266,9 @@ void Session::run(std::span<const NamedInput> inputs, std::span<const NamedOutpu
   impl_->bind_inputs(inputs);
   impl_->ensure_plan();
   impl_->bind_outputs(outputs);
+  impl_->prepare_state();
   impl_->execute();
+  impl_->advance_state();
 }
 
 std::map<std::string, Tensor> Session::run(std::span<const NamedInput> inputs) {
@@ -213,7 +283,9 @@ std::map<std::string, Tensor> Session::run(std::span<const NamedInput> inputs) {
     results.emplace(name, std::move(t));
   }
   impl_->bind_outputs(outs);
+  impl_->prepare_state();
   impl_->execute();
+  impl_->advance_state();
   return results;
 }
 
@@ -226,5 +298,38 @@ Shape Session::output_shape(std::span<const NamedInput> inputs, std::string_view
 }
 
 std::size_t Session::arena_bytes() const noexcept { return impl_->plan ? impl_->plan->arena_bytes : 0; }
+
+void Session::reset_state() noexcept {
+  // The next run fixes the batches again and zeroes the lengths; the memory is kept.
+  impl_->state_batch.clear();
+  impl_->state_used = 0;
+}
+
+std::int64_t Session::cache_length() const {
+  const detail::GraphIR& g = impl_->model->graph;
+  if (g.caches.empty()) throw Error(ErrorCode::kNotFound, "the model has no KV cache");
+  const std::int64_t first = impl_->length_of(0);
+  for (std::size_t c = 1; c < g.caches.size(); ++c) {
+    if (impl_->length_of(c) != first) {
+      throw Error(ErrorCode::kInvalidArgument, "KV caches differ in length: '" + g.caches[0].name + "' holds " +
+                                                   std::to_string(first) + " rows, '" + g.caches[c].name + "' holds " +
+                                                   std::to_string(impl_->length_of(c)) + "; ask for one by name");
+    }
+  }
+  return first;
+}
+
+std::int64_t Session::cache_length(std::string_view name) const {
+  const detail::GraphIR& g = impl_->model->graph;
+  for (std::size_t c = 0; c < g.caches.size(); ++c) {
+    if (g.caches[c].name == name) return impl_->length_of(c);
+  }
+  std::string names;
+  for (const detail::KvCacheInfo& c : g.caches) names += (names.empty() ? "" : ", ") + c.name;
+  throw Error(ErrorCode::kNotFound, "unknown KV cache '" + std::string(name) +
+                                        "' (the model's caches: " + (names.empty() ? "none" : names) + ")");
+}
+
+std::size_t Session::state_bytes() const noexcept { return impl_->state_capacity; }
 
 }  // namespace quarks

@@ -71,6 +71,45 @@ struct AttentionOptions {
   /// K/V heads (grouped-query attention: query head h reads kv head h / (num_heads / num_kv_heads)).
   /// 0 = num_heads in the 3-D layout, k's dim 1 in the 4-D layout.
   int num_kv_heads = 0;
+  /// With causal and key_lengths: align the causal diagonal to the end of each batch's valid keys
+  /// instead of Sk, so query i sees keys j <= i + (key_lengths[b] - Sq). This is a step over a KV cache
+  /// (GraphBuilder::kv_cache_append) whose first key_lengths[b] rows are valid: the run's Sq queries are
+  /// the last Sq positions. Keys past key_lengths[b] cost nothing.
+  bool causal_from_key_lengths = false;
+};
+
+/// How the heads of a [.., H·D] activation are laid out.
+enum class HeadLayout {
+  kTokenMajor,  ///< [B, S, H·D]: the heads of one token are adjacent (what dense projections produce)
+  kHeadMajor,   ///< [B, H, S, D]
+};
+
+/// Options of GraphBuilder::rope.
+struct RopeOptions {
+  int num_heads = 0;  ///< H; with kHeadMajor 0 takes it from x's dim 1
+  int head_dim = 0;   ///< D, even; with kHeadMajor 0 takes it from x's dim 3
+  double theta = 10000.0;
+  HeadLayout layout = HeadLayout::kTokenMajor;
+};
+
+/// Options of GraphBuilder::kv_cache: the cache holds keys and values [B, num_kv_heads, max_len, head_dim].
+struct KvCacheOptions {
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  std::int64_t max_len = 0;  ///< positions the cache can hold, >= 1
+};
+
+/// A KV cache declared in a GraphBuilder (see GraphBuilder::kv_cache).
+struct KvCache {
+  std::uint32_t id = UINT32_MAX;
+  bool valid() const noexcept { return id != UINT32_MAX; }
+};
+
+/// What GraphBuilder::kv_cache_append gives to attention.
+struct KvCacheView {
+  Value keys;         ///< f32 [B, Hkv, max_len, D]: the whole cache, rows >= key_lengths[b] not valid
+  Value values;       ///< f32 [B, Hkv, max_len, D]
+  Value key_lengths;  ///< i64 [B]: valid rows after this run's append (past length + S_new)
 };
 
 /// A validated graph, ready for quarks::compile. Cheap to copy (shared, immutable).
@@ -145,6 +184,7 @@ class GraphBuilder {
   /// [0, Sk] throws Error(kInvalidArgument) from Session::run naming the node, the batch index and value.
   /// A query that sees no key at all (key length 0, every mask entry -inf, causal with Sq > Sk) outputs
   /// zeros, not NaN. NaN in q, k or the mask, or a +inf score, makes that query's output NaN.
+  /// q may also be 3-D while k and v are 4-D (a KV cache read in place, see kv_cache_append).
   Value attention(const std::string& name, Value q, Value k, Value v, std::optional<Value> mask = std::nullopt,
                   std::optional<Value> key_lengths = std::nullopt, const AttentionOptions& options = {});
   /// attention() on the packed output of a fused QKV projection: qkv is [B, S, (Hq + 2·Hkv)·D], each row
@@ -155,6 +195,33 @@ class GraphBuilder {
   /// with Sq = Sk = S.
   Value attention_qkv(const std::string& name, Value qkv, std::optional<Value> mask = std::nullopt,
                       std::optional<Value> key_lengths = std::nullopt, const AttentionOptions& options = {});
+
+  // --- positions and state --------------------------------------------------------------------------
+  /// Rotary position embedding, rotate-half form (as in HF Llama): for each head row of D elements at
+  /// position p and d < D/2, with f_d = theta^(-2d/D) and a = p·f_d,
+  ///   y[d] = x[d]·cos a − x[d + D/2]·sin a,   y[d + D/2] = x[d + D/2]·cos a + x[d]·sin a.
+  /// x is [B, S, H·D] (HeadLayout::kTokenMajor) or [B, H, S, D] (kHeadMajor), f32; token s has position
+  /// offset + s for every batch. The angles are reduced and their cos/sin computed in double, so large
+  /// positions lose no accuracy; positions must lie in [0, 2^31).
+  Value rope(const std::string& name, Value x, std::int64_t offset, const RopeOptions& options);
+  /// As above with the offset a runtime i64 value of shape [] or [1] (e.g. kv_cache_length); a position
+  /// outside [0, 2^31) throws Error(kInvalidArgument) from Session::run.
+  Value rope(const std::string& name, Value x, Value offset, const RopeOptions& options);
+
+  /// Declares a KV cache: state that each Session keeps between runs (memory: 2·B·Hkv·max_len·D floats,
+  /// allocated by the Session at its first run; see Session in model.hpp). The cache's length (rows
+  /// written so far) starts at 0 and advances, after each successful run, by the rows appended in it.
+  /// All sequences of a batch share that length (they are decoded in lockstep).
+  KvCache kv_cache(const std::string& name, const KvCacheOptions& options);
+  /// i64 [1]: the cache's length before this run's append — the position of this run's first token
+  /// (feed it to rope as the offset). The same value for every call; it reads the Session's state.
+  Value kv_cache_length(KvCache cache);
+  /// Appends this run's keys and values, k and v of [B, S_new, Hkv·D] or [B, Hkv, S_new, D], at rows
+  /// [length, length + S_new) of the cache: only those rows are written. Returns the whole cache (which
+  /// lives in the Session, not in the arena) and the valid lengths, for attention with key_lengths and
+  /// causal_from_key_lengths. One append per cache per graph. Session::run throws
+  /// Error(kResourceExhausted) before writing anything if length + S_new > max_len.
+  KvCacheView kv_cache_append(const std::string& name, KvCache cache, Value k, Value v);
 
   // --- elementwise, normalisation ------------------------------------------------------------------
   Value binary(const std::string& name, BinaryOpKind op, Value a, Value b);

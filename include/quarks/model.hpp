@@ -8,6 +8,21 @@
 //
 // Memory: a Session's arena is sized when it first sees a set of input shapes. Later runs with the
 // same input shapes and caller-provided output buffers make no heap allocation inside quarks.
+//
+// State (KV caches, GraphBuilder::kv_cache): each Session owns its models' caches — 2·B·Hkv·max_len·D
+// floats per cache, allocated at the first run after construction or reset_state() (the batch size B
+// of that run is then fixed until reset_state()) and reused by every later run, whatever its input
+// shapes (a prompt and single-token steps use different plans but the same cache memory). A run
+// appends only its new rows. Sessions never share state: one Session is one conversation (or one
+// batch of conversations decoded in lockstep), so concurrent Sessions of one Model decode
+// independently. Token-by-token generation:
+//
+//   quarks::Session s(model);                        // per conversation
+//   auto out = s.run({{"x", prompt}});               // prefill: [B, S_prompt, d], positions 0..S_prompt-1
+//   for (...) {
+//     out = s.run({{"x", next_token}});              // [B, 1, d] at position s.cache_length()
+//   }
+//   s.reset_state();                                 // new conversation (keeps the memory)
 #pragma once
 
 #include <cstddef>
@@ -101,6 +116,20 @@ class Session {
   Shape output_shape(std::span<const NamedInput> inputs, std::string_view name);
   /// Bytes of this Session's activation arena for the current input shapes (0 before the first run).
   std::size_t arena_bytes() const noexcept;
+
+  // --- state (KV caches) -------------------------------------------------------------------------------
+  /// Starts a new conversation: every cache becomes empty (length 0) and the batch size is free again.
+  /// The cache memory is kept for reuse. Cheap; nothing is cleared but the lengths.
+  void reset_state() noexcept;
+  /// Rows held by the model's caches (the position of the next token). The caches advance together;
+  /// throws Error(kNotFound) if the model has no cache and Error(kInvalidArgument) if they differ (a
+  /// graph that appends different token counts to different caches: use the named form).
+  std::int64_t cache_length() const;
+  /// Rows held by the cache declared as `name`; throws Error(kNotFound) for an unknown name.
+  std::int64_t cache_length(std::string_view name) const;
+  /// Bytes of state memory this Session holds for the KV caches (0 before the first run of a model with
+  /// caches; reset_state() keeps it for the next conversation).
+  std::size_t state_bytes() const noexcept;
 
  private:
   std::unique_ptr<detail::SessionImpl> impl_;

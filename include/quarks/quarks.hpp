@@ -6,6 +6,7 @@
 
 #include "quarks/activation.hpp"
 #include "quarks/attention_blocks.hpp"
+#include "quarks/decoder_block.hpp"
 #include "quarks/error.hpp"
 #include "quarks/graph.hpp"
 #include "quarks/model.hpp"

@@ -42,6 +42,9 @@ void validate(const AttentionConfig& c) {
   if (!std::isfinite(c.scale)) invalid(c, "the scale must be finite");
   if (c.max_threads < 1) invalid(c, "max_threads must be >= 1");
   if (c.q_tile < 0 || c.k_block < 0 || c.kv_chunks < 0) invalid(c, "q_tile, k_block and kv_chunks must be >= 0");
+  if (c.causal_from_key_lengths && !(c.causal && c.has_key_lengths)) {
+    invalid(c, "causal_from_key_lengths needs causal and key lengths");
+  }
 }
 
 }  // namespace
@@ -133,9 +136,17 @@ void AttentionKernel::run_task(std::int64_t task, const float* q, const float* k
     t.mask_col = ms[3];
   }
   const std::int64_t key_end = c.has_key_lengths ? key_lengths[b] : c.kv_len;
-  t.key_begin = chunk * chunk_keys_;
-  t.key_end = std::min(key_end, t.key_begin + chunk_keys_);
-  t.causal_first = c.causal ? i0 + (c.kv_len - c.q_len) : kNoCausalLimit;
+  std::int64_t chunk_keys = chunk_keys_;
+  if (chunks_ > 1 && c.has_key_lengths) {
+    // Divide the valid keys, not the capacity: a cache of 4096 rows holding 1000 spreads those 1000. An
+    // automatic split keeps chunks of at least kMinChunkKeys (the chunks past the last are empty).
+    const std::int64_t n = c.kv_chunks > 0 ? chunks_ : std::clamp<std::int64_t>(key_end / kMinChunkKeys, 1, chunks_);
+    chunk_keys = std::max<std::int64_t>(1, ceil_div(key_end, n));
+  }
+  t.key_begin = std::min(key_end, chunk * chunk_keys);
+  t.key_end = std::min(key_end, t.key_begin + chunk_keys);
+  const std::int64_t causal_end = c.causal_from_key_lengths ? key_end : c.kv_len;
+  t.causal_first = c.causal ? i0 + (causal_end - c.q_len) : kNoCausalLimit;
   t.k_block = k_block_;
   t.scale = c.scale;
   t.scratch = slot_scratch;

@@ -26,7 +26,9 @@
 //
 // Semantics, per query row:
 //   - keys at positions >= key_lengths[b] are ignored; causal hides keys j > i + (Sk - Sq) (Sk is the
-//     tensor's length, also with key_lengths);
+//     tensor's length, also with key_lengths), or with causal_from_key_lengths keys j > i + (L_b - Sq)
+//     where L_b = key_lengths[b] (a KV cache of capacity Sk holding L_b valid rows: no work is spent on
+//     the rows past L_b, and the key split divides the L_b valid keys, not Sk);
 //   - a row that sees no key (key length 0, causal rows before the first key, every mask entry -inf)
 //     outputs zeros, never NaN;
 //   - a NaN or +inf score (NaN/inf in q or k, NaN or +inf in the mask) makes the row NaN, as softmax does.
@@ -59,9 +61,11 @@ struct AttentionConfig {
   bool has_mask = false;
   std::array<std::int64_t, 4> mask_strides{};
   bool has_key_lengths = false;  ///< i64 [B]: keys at positions >= key_lengths[b] are ignored
-  int max_threads = 1;           ///< threads of the caller's arena; decides the task split
-  std::int64_t q_tile = 0;       ///< queries per task; 0 = default (64)
-  std::int64_t k_block = 0;      ///< keys per block; 0 = default (128)
+  /// Causal diagonal aligned to key_lengths[b] instead of kv_len (needs causal and has_key_lengths).
+  bool causal_from_key_lengths = false;
+  int max_threads = 1;       ///< threads of the caller's arena; decides the task split
+  std::int64_t q_tile = 0;   ///< queries per task; 0 = default (64)
+  std::int64_t k_block = 0;  ///< keys per block; 0 = default (128)
   /// Key chunks per (batch, head, q-tile) task: 0 = chosen from max_threads (only when a single q tile
   /// covers Sq <= 16 queries and there are fewer tasks than the arena can run); >= 1 forces that many
   /// (tests use it to compare the split path against the unsplit one).
@@ -81,7 +85,8 @@ class AttentionKernel {
   const AttentionConfig& config() const noexcept { return config_; }
   std::int64_t q_tile() const noexcept { return q_tile_; }
   std::int64_t k_block() const noexcept { return k_block_; }
-  /// Key chunks per task actually used (1 = no split).
+  /// Key chunks per task actually used (1 = no split). With key lengths, a run divides each batch's
+  /// valid keys into at most this many chunks (fewer for short lengths when the split is automatic).
   std::int64_t kv_chunks() const noexcept { return chunks_; }
   /// Bytes of scratch one run() needs, 64-aligned: per worker slot a [D, q_tile] query tile, a
   /// [k_block, q_tile] score tile and the per-query state; with a key split also the partial results.

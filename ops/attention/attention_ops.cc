@@ -82,6 +82,56 @@ Dims infer_packed_dims(const Node& node, const GraphIR& g, std::span<const SymSh
   return d;
 }
 
+// q [B, Sq, Hq·D] (num_heads given) with k and v [B, Hkv, Sk, D].
+Dims infer_mixed_dims(const Node& node, const GraphIR& g, std::span<const SymShape> in) {
+  const AttentionAttrs& a = node.attr<AttentionAttrs>();
+  const SymShape &q = in[0], &k = in[1], &v = in[2];
+  if (a.num_heads == 0) {
+    attr_error(node,
+               describe_input(node, g, in, 0) + " is in the 3-D layout [B, Sq, Hq*D]: options.num_heads must give Hq");
+  }
+  Dims d;
+  d.three_d = true;
+  d.batch = q[0];
+  d.q_heads = known(a.num_heads);
+  d.q_len = q[1];
+  d.kv_heads = k[1];
+  d.kv_len = k[2];
+  d.head_dim = k[3];
+  for (std::size_t i = 1; i < 3; ++i) {
+    if (!may_equal(in[i][0], q[0])) {
+      shape_error(node,
+                  "batch sizes differ: " + describe_input(node, g, in, 0) + " and " + describe_input(node, g, in, i));
+    }
+  }
+  if (!may_equal(k[1], v[1]) || !may_equal(k[2], v[2]) || !may_equal(k[3], v[3])) {
+    shape_error(node, describe_input(node, g, in, 1) + " and " + describe_input(node, g, in, 2) +
+                          " must have the same heads, length and head dim");
+  }
+  if (a.num_kv_heads != 0 && !may_equal(d.kv_heads, known(a.num_kv_heads))) {
+    attr_error(node, "num_kv_heads " + std::to_string(a.num_kv_heads) + " does not match " +
+                         describe_input(node, g, in, 1) + " (Hkv=" + dim_text(d.kv_heads) + ")");
+  }
+  if (d.kv_heads.known() && (d.kv_heads.value == 0 || a.num_heads % d.kv_heads.value != 0)) {
+    shape_error(node, "num_heads " + std::to_string(a.num_heads) + " is not a multiple of the kv heads Hkv=" +
+                          dim_text(d.kv_heads) + " of " + describe_input(node, g, in, 1));
+  }
+  if (q[2].known() && q[2].value % a.num_heads != 0) {
+    shape_error(node, "hidden size " + std::to_string(q[2].value) + " of " + describe_input(node, g, in, 0) +
+                          " is not divisible by num_heads " + std::to_string(a.num_heads));
+  }
+  const SymDim q_hidden = d.head_dim.known() ? known(d.head_dim.value * a.num_heads) : SymDim{};
+  if (!may_equal(q[2], q_hidden)) {
+    shape_error(node, describe_input(node, g, in, 0) + " has hidden size " + dim_text(q[2]) + " but " +
+                          std::to_string(a.num_heads) + " heads of D=" + dim_text(d.head_dim) + " (from " +
+                          describe_input(node, g, in, 1) + ") need " + dim_text(q_hidden));
+  }
+  if (d.head_dim.known() && d.head_dim.value == 0) {
+    shape_error(node, describe_input(node, g, in, 1) + " has head_dim 0; attention needs D >= 1");
+  }
+  return d;
+}
+
 Dims infer_dims(const Node& node, const GraphIR& g, std::span<const SymShape> in) {
   const AttentionAttrs& a = node.attr<AttentionAttrs>();
   if (a.num_heads < 0 || a.num_kv_heads < 0) {
@@ -89,6 +139,9 @@ Dims infer_dims(const Node& node, const GraphIR& g, std::span<const SymShape> in
                          std::to_string(a.num_kv_heads) + ") must be >= 0");
   }
   if (a.has_scale && !std::isfinite(a.scale)) attr_error(node, "scale must be finite, got " + std::to_string(a.scale));
+  if (a.causal_from_key_lengths && !(a.causal && a.has_key_lengths)) {
+    attr_error(node, "causal_from_key_lengths needs causal and key_lengths");
+  }
   if (a.packed_qkv) {
     const Dims d = infer_packed_dims(node, g, in);
     if (d.head_dim.known() && d.head_dim.value == 0) {
@@ -101,13 +154,16 @@ Dims infer_dims(const Node& node, const GraphIR& g, std::span<const SymShape> in
     shape_error(node, describe_input(node, g, in, 0) +
                           ": attention takes q as [B, Hq, Sq, D] or [B, Sq, Hq*D] (with num_heads)");
   }
-  for (std::size_t i = 1; i < 3; ++i) {
+  // k and v share a rank: q's, or 4-D under a 3-D q (a KV cache [B, Hkv, Sk, D] read in place).
+  const bool mixed = q.size() == 3 && k.size() == 4 && v.size() == 4;
+  for (std::size_t i = 1; i < 3 && !mixed; ++i) {
     if (in[i].size() != q.size()) {
       shape_error(node, describe_input(node, g, in, i) + " must have the rank of " + describe_input(node, g, in, 0));
     }
   }
   Dims d;
   d.three_d = q.size() == 3;
+  if (mixed) return infer_mixed_dims(node, g, in);
   d.batch = q[0];
   for (std::size_t i = 1; i < 3; ++i) {
     if (!may_equal(in[i][0], q[0])) {
@@ -303,6 +359,15 @@ std::unique_ptr<CompiledOp> compile_attention(const CompileContext& ctx) {
     c.q = c.k = c.v = ops::AttentionStrides{c.q_len * width, c.head_dim, width};
     c.out = ops::AttentionStrides{c.q_len * c.q_heads * c.head_dim, c.head_dim, c.q_heads * c.head_dim};
     kv = KvSource{0, 0, c.q_heads * c.head_dim, (c.q_heads + c.kv_heads) * c.head_dim};
+  } else if (q.rank() == 3 && ctx.in[1].rank() == 4) {  // q [B, Sq, Hq·D] over a cache [B, Hkv, Sk, D]
+    const Shape& k = ctx.in[1];
+    c.q_heads = a.num_heads;
+    c.kv_heads = k[1];
+    c.q_len = q[1];
+    c.kv_len = k[2];
+    c.head_dim = k[3];
+    c.q = c.out = ops::AttentionStrides{c.q_len * c.q_heads * c.head_dim, c.head_dim, c.q_heads * c.head_dim};
+    c.k = c.v = ops::AttentionStrides{c.kv_heads * c.kv_len * c.head_dim, c.kv_len * c.head_dim, c.head_dim};
   } else if (q.rank() == 3) {
     const Shape& k = ctx.in[1];
     c.q_heads = a.num_heads;
@@ -331,6 +396,7 @@ std::unique_ptr<CompiledOp> compile_attention(const CompileContext& ctx) {
   }
   c.scale = a.has_scale ? a.scale : static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
   c.causal = a.causal;
+  c.causal_from_key_lengths = a.causal_from_key_lengths;
   if (const int mi = mask_index(a); mi >= 0) {
     // Right-align the mask against [B, Hq, Sq, Sk]; its dims of size 1 broadcast (stride 0).
     const Shape& m = ctx.in[mi];

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "ops/attention/attention_simd.hpp"
+#include "ops/attention/kv_cache_kernel.hpp"
 #include "quarks/error.hpp"
 
 namespace quarks::ops {
@@ -44,6 +45,7 @@ std::vector<float> uniform(std::size_t n, float lo, float hi, unsigned seed) {
 struct Problem {
   std::int64_t batch = 1, q_heads = 2, kv_heads = 2, q_len = 5, kv_len = 7, head_dim = 8;
   bool three_d = false, causal = false;
+  bool causal_from_key_lengths = false;  // the causal diagonal ends at key_lengths[b] (a KV cache)
   std::optional<float> scale;
   std::vector<std::int64_t> mask_shape;   // empty: no mask
   std::vector<std::int64_t> key_lengths;  // empty: none
@@ -93,6 +95,7 @@ struct Problem {
     c.k = c.v = strides(kv_heads, kv_len);
     c.scale = used_scale();
     c.causal = causal;
+    c.causal_from_key_lengths = causal_from_key_lengths;
     c.has_mask = !mask_shape.empty();
     c.mask_strides = mask_strides();
     c.has_key_lengths = !key_lengths.empty();
@@ -106,7 +109,12 @@ struct Problem {
   std::string describe() const {
     std::string s = "B" + std::to_string(batch) + " Hq" + std::to_string(q_heads) + " Hkv" + std::to_string(kv_heads) +
                     " Sq" + std::to_string(q_len) + " Sk" + std::to_string(kv_len) + " D" + std::to_string(head_dim) +
-                    (three_d ? " 3-D" : " 4-D") + (causal ? " causal" : "") + " threads " + std::to_string(threads);
+                    (three_d ? " 3-D" : " 4-D") + (causal ? " causal" : "") +
+                    (causal_from_key_lengths ? " to key lengths" : "") + " threads " + std::to_string(threads);
+    if (!key_lengths.empty()) {
+      s += " lengths";
+      for (std::int64_t l : key_lengths) s += " " + std::to_string(l);
+    }
     if (!mask_shape.empty()) {
       s += " mask [";
       for (std::size_t i = 0; i < mask_shape.size(); ++i) s += (i ? "," : "") + std::to_string(mask_shape[i]);
@@ -143,7 +151,8 @@ Reference reference(const Problem& p) {
         bool bad = false;
         std::vector<bool> visible(static_cast<std::size_t>(p.kv_len), false);
         for (std::int64_t j = 0; j < p.kv_len; ++j) {
-          if (j >= len || (p.causal && j > i + (p.kv_len - p.q_len))) continue;
+          const std::int64_t causal_end = p.causal_from_key_lengths ? len : p.kv_len;
+          if (j >= len || (p.causal && j > i + (causal_end - p.q_len))) continue;
           visible[j] = true;
           const float* kj = p.k.data() + b * c.k.batch + (h / group) * c.k.head + j * c.k.row;
           double dot = 0.0, magnitude = 0.0;
@@ -604,6 +613,111 @@ TEST_P(AttentionKernelTest, KeySplitMatchesUnsplit) {
   std::printf("key split: largest relative error %.3g vs reference, %.3g vs unsplit\n", largest, largest_vs_unsplit);
 }
 
+// ----- a KV cache: causal to the valid length, nothing read past it --------------------------------------
+
+// Sets the keys and values of rows >= key_lengths[b] to NaN: a kernel that read any of them (or spent a
+// product on them) would make its rows NaN.
+void poison_past_lengths(Problem& p) {
+  const AttentionConfig c = p.config();
+  for (std::int64_t b = 0; b < p.batch; ++b) {
+    for (std::int64_t h = 0; h < p.kv_heads; ++h) {
+      for (std::int64_t j = p.key_lengths[b]; j < p.kv_len; ++j) {
+        for (std::int64_t d = 0; d < p.head_dim; ++d) {
+          p.k[b * c.k.batch + h * c.k.head + j * c.k.row + d] = kNaN;
+          p.v[b * c.v.batch + h * c.v.head + j * c.v.row + d] = kNaN;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(AttentionKernelTest, CausalFromKeyLengthsOverACache) {
+  // A cache of capacity Sk holding key_lengths[b] rows; this run's Sq queries are its last Sq positions:
+  // query i sees keys j <= i + (L_b - Sq). L_b < Sq leaves the first queries without keys (zeros).
+  double largest = 0.0;
+  for (std::int64_t sq : {1, 4, 17, 70}) {
+    for (std::int64_t tile : {0, 16}) {
+      for (bool three_d : {false, true}) {
+        Problem p;
+        p.batch = 3;
+        p.q_heads = 4;
+        p.kv_heads = 2;
+        p.q_len = sq;
+        p.kv_len = 300;
+        p.head_dim = 24;
+        p.three_d = three_d;
+        p.causal = p.causal_from_key_lengths = true;
+        p.key_lengths = {300, std::max<std::int64_t>(sq, 137), 5};
+        p.q_tile = tile;
+        p.k_block = tile ? 32 : 0;
+        p.threads = 2;
+        p.fill(static_cast<unsigned>(111 + sq));
+        poison_past_lengths(p);
+        const std::vector<float> y = run_kernel(p);
+        const Reference ref = reference(p);
+        const double err = relative_error(y, ref.y);
+        largest = std::max(largest, err);
+        ASSERT_LT(err, tolerance(ref)) << p.describe();
+        for (float x : y) ASSERT_FALSE(std::isnan(x)) << p.describe();
+      }
+    }
+  }
+  // Not the same as aligning to the tensor's end: with L_b < Sk the two differ.
+  Problem p;
+  p.q_len = 3;
+  p.kv_len = 50;
+  p.causal = p.causal_from_key_lengths = true;
+  p.key_lengths = {20};
+  p.fill(120);
+  Problem end_aligned = p;
+  end_aligned.causal_from_key_lengths = false;
+  EXPECT_GT(relative_error(run_kernel(p), reference(end_aligned).y), 1e-3);
+  std::printf("causal to key lengths: largest relative error %.3g\n", largest);
+}
+
+TEST_P(AttentionKernelTest, KeySplitDividesTheValidKeysOfACache) {
+  // Decode over a 4096-row cache: the split is planned for the capacity (2 chunks: two tasks per thread
+  // over 2 batches) but a run divides each batch's valid keys, so 600 valid rows make two chunks of 300
+  // instead of one chunk holding them all and one empty chunk. The NaN
+  // rows past the lengths prove that nothing past them is read.
+  double largest = 0.0;
+  for (std::int64_t forced : {0, 3}) {
+    for (bool causal : {false, true}) {
+      Problem p;
+      p.batch = 2;
+      p.q_heads = p.kv_heads = 1;
+      p.q_len = 1;
+      p.kv_len = 4096;
+      p.head_dim = 64;
+      p.causal = p.causal_from_key_lengths = causal;
+      p.key_lengths = {600, 2};
+      p.kv_chunks = forced;
+      p.threads = 2;
+      p.fill(131);
+      poison_past_lengths(p);
+      std::int64_t chunks = 0;
+      const std::vector<float> y = run_kernel(p, nullptr, &chunks);
+      EXPECT_EQ(chunks, forced ? 3 : 2) << p.describe();
+      const Reference ref = reference(p);
+      const double err = relative_error(y, ref.y);
+      largest = std::max(largest, err);
+      ASSERT_LT(err, tolerance(ref)) << p.describe();
+    }
+  }
+  std::printf("key split over a cache: largest relative error %.3g\n", largest);
+}
+
+TEST(AttentionKernel, CausalFromKeyLengthsNeedsCausalAndLengths) {
+  AttentionConfig c;
+  c.causal_from_key_lengths = true;
+  c.causal = true;
+  EXPECT_THROW(AttentionKernel{c}, Error);
+  c.has_key_lengths = true;
+  EXPECT_NO_THROW(AttentionKernel{c});
+  c.causal = false;
+  EXPECT_THROW(AttentionKernel{c}, Error);
+}
+
 TEST(AttentionKernel, KeySplitIsChosenForDecodeWithFewTasks) {
   Problem p;
   p.batch = 1;
@@ -689,6 +803,43 @@ TEST(AttentionKernel, InvalidConfigurationsThrow) {
   c = AttentionConfig{};
   c.max_threads = 0;
   expect_invalid(c, "max_threads must be >= 1");
+}
+
+// ----- kv_cache_append -------------------------------------------------------------------------------------
+
+TEST(KvCacheAppend, WritesOnlyTheNewRowsInBothLayouts) {
+  for (bool head_major : {false, true}) {
+    for (int threads : {1, 2}) {
+      KvAppendConfig c;
+      c.batch = 2;
+      c.kv_heads = 3;
+      c.head_dim = 5;
+      c.new_len = 4;
+      c.max_len = 11;
+      c.head_major = head_major;
+      const std::int64_t past = 6;
+      const std::vector<float> src = uniform(static_cast<std::size_t>(2 * 4 * 3 * 5), -1, 1, 141);
+      std::vector<float> cache(static_cast<std::size_t>(2 * 3 * 11 * 5), 9.0f);  // sentinel
+      tbb::task_arena arena(threads);
+      arena.execute([&] { kv_cache_append(c, src.data(), cache.data(), past); });
+      for (std::int64_t b = 0; b < 2; ++b) {
+        for (std::int64_t h = 0; h < 3; ++h) {
+          for (std::int64_t j = 0; j < 11; ++j) {
+            for (std::int64_t d = 0; d < 5; ++d) {
+              const float got = cache[((b * 3 + h) * 11 + j) * 5 + d];
+              if (j < past || j >= past + 4) {
+                ASSERT_EQ(got, 9.0f) << "row " << j << " was written";
+                continue;
+              }
+              const std::int64_t s = j - past;
+              const std::int64_t from = head_major ? ((b * 3 + h) * 4 + s) * 5 + d : ((b * 4 + s) * 3 + h) * 5 + d;
+              ASSERT_EQ(got, src[from]) << b << " " << h << " " << j << " " << d;
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 // ----- the tile product ---------------------------------------------------------------------------------------
