@@ -3,6 +3,7 @@
 //   quarks-bench --list-blocks
 //   quarks-bench --block gated-mlp --threads 1,2 --iters 50 --format table|json
 //   quarks-bench --block encoder --seq 384
+//   quarks-bench --block decoder --mode decode --seq 1024
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -34,6 +35,7 @@ RunResult measure(const BuiltBlock& block, int threads, quarks::Precision precis
   options.precision = precision;
   const quarks::Model model = quarks::compile(block.graph, options);
   quarks::Session session(model);
+  if (block.prepare) block.prepare(session);
 
   std::vector<quarks::NamedInput> inputs;
   for (const auto& [name, t] : block.inputs) inputs.push_back({name, t});
@@ -116,6 +118,8 @@ int main(int argc, char** argv) {
   app.add_option("--elements", size.elements, "elements for elementwise blocks")->check(CLI::PositiveNumber);
   app.add_option("--seq", size.seq, "sequence length for the encoder (default 128) and attention (512) blocks")
       ->check(CLI::PositiveNumber);
+  app.add_option("--mode", size.mode, "decoder block: prefill (a --seq prompt per run) or decode (one token per run)")
+      ->check(CLI::IsMember({"prefill", "decode"}));
   app.add_option("--format", format, "output format")->check(CLI::IsMember({"table", "json"}));
   CLI11_PARSE(app, argc, argv);
 
@@ -129,6 +133,7 @@ int main(int argc, char** argv) {
   }
   try {
     const auto& info = quarks::bench::find_block(block_name);
+    size.runs = warmup + iters;
     const BuiltBlock block = info.build(size);
     std::vector<RunResult> runs;
     for (const std::string& p : precisions) {

@@ -56,5 +56,41 @@ TEST(BenchBlocks, EncoderCompilesToTheFusedBlock) {
   EXPECT_NE(graph.find("layer.ffn.up = dense+bias+gelu("), std::string::npos) << graph;
 }
 
+TEST(BenchBlocks, DecoderPrefillAndDecodeModes) {
+  // Prefill: 2·S·(d·(H + 2·Hkv)·D + H·D·d + 3·d·ffn) for the products plus the causal half of 4·H·S²·D.
+  const double d = 2048, h = 32, hkv = 4, dim = 64, ffn = 5632, s = 6;
+  BlockSize size;
+  size.seq = 6;
+  const BuiltBlock prefill = find_block("decoder").build(size);
+  const double products = 2 * (d * (h + 2 * hkv) * dim + h * dim * d + 3 * d * ffn);
+  EXPECT_DOUBLE_EQ(prefill.flops, s * products + 2 * h * s * s * dim);
+  EXPECT_FALSE(prefill.prepare);
+
+  // Decode: prepare() prefills a --seq prompt into a cache sized for `runs` more tokens; each run then
+  // decodes one token, and one run more than that overflows the cache with a clear error.
+  size.mode = "decode";
+  size.runs = 3;
+  const BuiltBlock decode = find_block("decoder").build(size);
+  ASSERT_TRUE(decode.prepare);
+  EXPECT_DOUBLE_EQ(decode.flops, products + 4 * h * (s + 1) * dim);
+  EXPECT_GT(decode.bytes, 4 * (d * (h + 2 * hkv) * dim + h * dim * d + 3 * d * ffn));
+  CompileOptions co;
+  co.threads = 1;
+  Session session(compile(decode.graph, co));
+  decode.prepare(session);
+  EXPECT_EQ(session.cache_length(), 6);
+  std::vector<NamedInput> inputs;
+  for (const auto& [name, t] : decode.inputs) inputs.push_back({name, t});
+  for (int i = 0; i < 3; ++i) {
+    const Tensor y = session.run(inputs).at("y");
+    ASSERT_EQ(y.shape(), (Shape{1, 1, 2048}));
+    for (std::int64_t j = 0; j < y.numel(); ++j) ASSERT_TRUE(std::isfinite(y.f32()[j]));
+  }
+  EXPECT_EQ(session.cache_length(), 9);
+  EXPECT_THROW(session.run(inputs), Error);
+  size.mode = "generate";
+  EXPECT_THROW(find_block("decoder").build(size), Error);
+}
+
 }  // namespace
 }  // namespace quarks::bench

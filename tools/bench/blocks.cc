@@ -1,5 +1,6 @@
 #include "tools/bench/blocks.hpp"
 
+#include <algorithm>
 #include <random>
 
 namespace quarks::bench {
@@ -151,6 +152,64 @@ BuiltBlock attention_block(const BlockSize& size) {
   return b;
 }
 
+// One Llama-style decoder layer in the shape of TinyLlama-1.1B (d 2048, 32 heads, 4 KV heads of 64, SwiGLU
+// FFN 5632). prefill: a whole --seq prompt per run (causal, no cache). decode: one token per run against a
+// KV cache that prepare() fills with a --seq prompt; each run appends its token, so the context grows
+// from seq to seq + runs over the measurement.
+BuiltBlock decoder_block(const BlockSize& size) {
+  const std::int64_t d = 2048, heads = 32, kv_heads = 4, dim = 64, ffn = 5632, batch = 1;
+  const std::int64_t seq = size.seq > 0 ? size.seq : 128;
+  if (size.mode != "prefill" && size.mode != "decode") {
+    throw Error(ErrorCode::kInvalidArgument,
+                "block decoder: --mode must be prefill or decode, got '" + size.mode + "'");
+  }
+  const bool decode = size.mode == "decode";
+  const float ws = 1.0f / 45.0f, ws_ffn = 1.0f / 75.0f;  // ~1/sqrt(fan_in)
+  LlamaLayerWeights w;
+  w.attn_norm = random_tensor({d}, 1.0f, 1);
+  w.wq = random_tensor({d, heads * dim}, ws, 2);
+  w.wk = random_tensor({d, kv_heads * dim}, ws, 3);
+  w.wv = random_tensor({d, kv_heads * dim}, ws, 4);
+  w.wo = random_tensor({heads * dim, d}, ws, 5);
+  w.mlp_norm = random_tensor({d}, 1.0f, 6);
+  w.w_gate = random_tensor({d, ffn}, ws, 7);
+  w.w_up = random_tensor({d, ffn}, ws, 8);
+  w.w_down = random_tensor({ffn, d}, ws_ffn, 9);
+  LlamaLayerOptions o;
+  o.num_heads = static_cast<int>(heads);
+  o.num_kv_heads = static_cast<int>(kv_heads);
+  o.head_dim = static_cast<int>(dim);
+  o.max_cache_len = decode ? seq + std::max<std::int64_t>(size.runs, 1) : 0;
+  GraphBuilder g;
+  auto x = g.input("x", {batch, "seq", d});
+  g.output("y", llama_decoder_layer(g, "layer", x, w, o));
+  const std::int64_t m = decode ? 1 : seq;
+  BuiltBlock b{g.build(), {{"x", random_tensor({batch, m, d}, 1.0f, 10)}}};
+  const double dense = dense_flops(m, d, (heads + 2 * kv_heads) * dim) + dense_flops(m, heads * dim, d) +
+                       dense_flops(m, d, 2 * ffn) + dense_flops(m, ffn, d);
+  if (decode) {
+    // The context a decode run sees, on average over the measurement.
+    const std::int64_t ctx = seq + std::max<std::int64_t>(size.runs, 1) / 2;
+    b.flops = dense + attention_flops(batch, heads, 1, ctx, dim, false);
+    // A decode step streams every weight once and reads the cache's keys and values.
+    const double weights = static_cast<double>(d) * ((heads + 2 * kv_heads) * dim + 3 * ffn) + heads * dim * d;
+    b.bytes = 4.0 * (weights + 2.0 * batch * kv_heads * ctx * dim);
+    const Tensor prompt = random_tensor({batch, seq, d}, 1.0f, 11);
+    b.prepare = [prompt](Session& s) {
+      s.reset_state();
+      s.run({{"x", prompt}});
+    };
+    b.shape = "decode 1 token at context " + std::to_string(seq) + ".." + std::to_string(seq + size.runs) + ", d " +
+              std::to_string(d) + ", " + std::to_string(heads) + "/" + std::to_string(kv_heads) + " heads, FFN " +
+              std::to_string(ffn);
+  } else {
+    b.flops = dense + attention_flops(batch, heads, seq, seq, dim, true);
+    b.shape = "prefill " + std::to_string(batch) + "x" + std::to_string(seq) + ", d " + std::to_string(d) + ", " +
+              std::to_string(heads) + "/" + std::to_string(kv_heads) + " heads, FFN " + std::to_string(ffn);
+  }
+  return b;
+}
+
 }  // namespace
 
 const std::vector<BlockInfo>& builtin_blocks() {
@@ -164,6 +223,10 @@ const std::vector<BlockInfo>& builtin_blocks() {
       {"encoder", "BERT-base encoder layer (d 768, 12 heads, FFN 3072, GELU, post-LN), batch 1, --seq tokens (128)",
        encoder_block},
       {"attention", "fused attention softmax(Q·Kᵀ/8)·V, q/k/v [1,12,seq,64], --seq (512)", attention_block},
+      {"decoder",
+       "Llama-style decoder layer (TinyLlama shape: d 2048, GQA 32/4 heads, RoPE, SwiGLU 5632); --mode prefill "
+       "(--seq prompt, 128) or decode (one token per run over a KV cache of --seq)",
+       decoder_block},
   };
   return blocks;
 }

@@ -14,7 +14,9 @@ namespace quarks::bench {
 struct BlockSize {
   std::int64_t rows = 128;                        ///< rows (tokens) for dense blocks
   std::int64_t elements = std::int64_t{1} << 24;  ///< elements for the elementwise quark kernels
-  std::int64_t seq = 0;  ///< sequence length for the encoder and attention blocks; 0 = the block's default
+  std::int64_t seq = 0;          ///< sequence length for the encoder and attention blocks; 0 = the block's default
+  std::string mode = "prefill";  ///< decoder: "prefill" (a whole prompt per run) or "decode" (one token per run)
+  std::int64_t runs = 0;         ///< runs the bench will make per Session (warmup + iters): sizes the KV cache
 };
 
 struct BuiltBlock {
@@ -25,6 +27,8 @@ struct BuiltBlock {
   double flops = 0;
   double bytes = 0;   ///< bytes one run must move at least (memory-bound blocks)
   std::string shape;  ///< human-readable size, e.g. "128x768->3072->768"
+  /// Called on each new Session before the warmup runs (e.g. to prefill a KV cache); may be empty.
+  std::function<void(Session&)> prepare;
 };
 
 struct BlockInfo {
