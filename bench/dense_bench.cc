@@ -1,15 +1,20 @@
 // Dense-family microbenchmarks: DenseKernel, GatedDenseKernel and a compiled Model's dense layer
 // (768→3072, the BERT-base FFN), SynapticGateKernel in its three modes and MatMulKernel on attention
 // scores, in TBB arenas of 1 and 2 threads, side by side with one bare oneDNN matmul on the whole
-// product (weights prepacked, its own OpenMP team of the same size). Reports GFLOP/s (2·m·k·n per run).
+// product (weights prepacked, its own OpenMP team of the same size); the four products of a BERT-base
+// layer on both f32 backends (BM_EncoderDense) and the packed GEMM's microkernel alone. Reports GFLOP/s
+// (2·m·k·n per run).
 //
-//   dense_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   dense_bench --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true
+//       --benchmark_report_aggregates_only=true
 #include <omp.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -19,6 +24,7 @@
 #include "ops/dense/dense_kernel.hpp"
 #include "ops/dense/gated_dense_kernel.hpp"
 #include "ops/dense/matmul_kernel.hpp"
+#include "ops/dense/packed_gemm.hpp"
 #include "ops/dense/synaptic_gate_kernel.hpp"
 #include "quarks/quarks.hpp"
 
@@ -163,7 +169,8 @@ void BM_BareOneDnn(benchmark::State& state) {
   set_flops(state, 2.0 * static_cast<double>(m * kK * kN));
 }
 
-// Args: m, threads, bf16. SwiGLU's up step: silu(x·W1 + b1) ⊙ (x·W2 + b2), 2·(2·m·k·n) flops.
+// Args: m, threads, bf16, backend (0 oneDNN, 1 packed GEMM). SwiGLU's up step: silu(x·W1 + b1) ⊙
+// (x·W2 + b2), 2·(2·m·k·n) flops.
 void BM_GatedDenseKernel(benchmark::State& state) {
   const std::int64_t m = state.range(0);
   const int threads = static_cast<int>(state.range(1));
@@ -174,6 +181,7 @@ void BM_GatedDenseKernel(benchmark::State& state) {
   c.f = quarks::Activation::silu();
   c.g = quarks::Activation::identity();
   c.bf16_weights = state.range(2) != 0;
+  c.backend = state.range(3) != 0 ? quarks::ops::DenseBackend::kPackedGemm : quarks::ops::DenseBackend::kOneDnn;
   c.max_threads = threads;
   const auto w1 = random_values(static_cast<std::size_t>(kK * kN), 1);
   const auto w2 = random_values(static_cast<std::size_t>(kK * kN), 4);
@@ -247,6 +255,75 @@ void BM_MatMulKernelScores(benchmark::State& state) {
   set_flops(state, 2.0 * static_cast<double>(12 * m * 64 * m));
 }
 
+// The dense products of a BERT-base encoder layer: fused QKV 768→2304, attention output 768→768, FFN up
+// 768→3072 (+ GELU), FFN down 3072→768, all with bias.
+struct EncoderShape {
+  std::int64_t k, n;
+  bool gelu;
+};
+constexpr EncoderShape kEncoderShapes[] = {
+    {768, 2304, false}, {768, 768, false}, {768, 3072, true}, {3072, 768, false}};
+
+// Args: shape (index into kEncoderShapes), m, threads, backend (0 oneDNN, 1 packed GEMM). DenseKernel with
+// each f32 product side by side.
+void BM_EncoderDense(benchmark::State& state) {
+  const EncoderShape& s = kEncoderShapes[state.range(0)];
+  const std::int64_t m = state.range(1);
+  const int threads = static_cast<int>(state.range(2));
+  quarks::ops::DenseConfig c;
+  c.m = m;
+  c.k = s.k;
+  c.n = s.n;
+  c.activation = s.gelu ? quarks::Activation::gelu() : quarks::Activation::identity();
+  c.max_threads = threads;
+  c.backend = state.range(3) != 0 ? quarks::ops::DenseBackend::kPackedGemm : quarks::ops::DenseBackend::kOneDnn;
+  const auto w = random_values(static_cast<std::size_t>(s.k * s.n), 1);
+  const auto b = random_values(static_cast<std::size_t>(s.n), 2);
+  const auto x = random_values(static_cast<std::size_t>(m * s.k), 3);
+  std::vector<float> y(static_cast<std::size_t>(m * s.n));
+  time_kernel(
+      state, threads, [&] { return std::make_unique<quarks::ops::DenseKernel>(c, w.data(), b.data()); },
+      [&](const auto& kernel, std::byte* scratch) {
+        kernel.run(x.data(), y.data(), scratch);
+        benchmark::DoNotOptimize(y.data());
+      });
+  set_flops(state, 2.0 * static_cast<double>(m * s.k * s.n));
+  state.SetLabel(std::to_string(s.k) + "x" + std::to_string(s.n) + (state.range(3) != 0 ? " packed" : " onednn"));
+}
+
+void EncoderArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"shape", "m", "threads", "packed"});
+  for (std::int64_t shape = 0; shape < 4; ++shape) {
+    for (std::int64_t m : {128, 512}) {
+      for (int threads : {1, 2}) {
+        for (int packed : {0, 1}) b->Args({shape, m, threads, packed});
+      }
+    }
+  }
+}
+
+// The packed GEMM's microkernel alone on one L1-resident register tile (kc = 256): the single-core
+// ceiling of the GEMM (its FMA throughput with the loads it needs), the figure to compare tiles with.
+void BM_GemmMicrokernel(benchmark::State& state) {
+  constexpr std::int64_t kc = 256;
+  constexpr std::int64_t kReps = 1000;
+  const int rows = quarks::ops::dense_detail::gemm_tile_rows();
+  const auto values = random_values(static_cast<std::size_t>(kc * (rows + 16) + 16 * rows), 7);
+  Scratch a_bytes(sizeof(float) * kc * rows), b_bytes(sizeof(float) * kc * 16), c_bytes(sizeof(float) * 16 * rows);
+  auto* a = reinterpret_cast<float*>(a_bytes.data());
+  auto* b = reinterpret_cast<float*>(b_bytes.data());
+  auto* c = reinterpret_cast<float*>(c_bytes.data());
+  std::copy_n(values.begin(), kc * rows, a);
+  std::copy_n(values.begin() + kc * rows, kc * 16, b);
+  std::fill_n(c, 16 * rows, 0.0f);
+  for (auto _ : state) {
+    quarks::ops::dense_detail::gemm_microkernel_loop(a, b, c, kc, kReps);
+    benchmark::DoNotOptimize(c);
+  }
+  set_flops(state, 2.0 * rows * 16 * kc * kReps);
+  state.SetLabel(std::to_string(rows) + "x16 tile");
+}
+
 void DenseArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"m", "threads", "bf16", "gelu"});
   for (int bf16 : {0, 1}) {
@@ -267,12 +344,15 @@ void BareArgs(benchmark::internal::Benchmark* b) {
 }
 
 void GatedArgs(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"m", "threads", "bf16"});
-  for (int bf16 : {0, 1}) {
-    for (int threads : {1, 2}) b->Args({128, threads, bf16});
+  b->ArgNames({"m", "threads", "bf16", "packed"});
+  for (int threads : {1, 2}) {
+    for (int packed : {0, 1}) b->Args({128, threads, 0, packed});
   }
+  for (int threads : {1, 2}) b->Args({128, threads, 1, 0});
 }
 
+BENCHMARK(BM_GemmMicrokernel)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EncoderDense)->Apply(EncoderArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DenseKernel)->Apply(DenseArgs)->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_ModelDense)
     ->ArgNames({"m", "threads"})

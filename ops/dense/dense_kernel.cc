@@ -1,17 +1,21 @@
-// DenseKernel: y = act(x·W + b) on prepacked oneDNN tiles scheduled by TBB (see dense_kernel.hpp).
+// DenseKernel: y = act(x·W + b) on prepacked tiles (packed Highway GEMM or oneDNN) scheduled by TBB (see
+// dense_kernel.hpp).
 #include "ops/dense/dense_kernel.hpp"
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <tbb/partitioner.h>
 
+#include "ops/activation/activation_kernels.hpp"
 #include "ops/dense/dense_simd.hpp"
 #include "ops/dense/dnnl_support.hpp"
 #include "ops/dense/epilogue.hpp"
+#include "ops/dense/packed_gemm.hpp"
 #include "ops/dense/tiled_matmul.hpp"
 #include "quarks/error.hpp"
 
@@ -20,7 +24,7 @@ namespace {
 
 using dense_detail::align64;
 
-// Rows per primitive call. As many as possible: where oneDNN 2.6 has no brgemm (CPUs without
+// oneDNN path. Rows per primitive call. As many as possible: where oneDNN 2.6 has no brgemm (CPUs without
 // AVX-512) its gemm re-packs the weight tile on every call, so per-call cost falls with more rows —
 // measured for 768→3072 at m = 1024, 1 thread: 73 ms per run in blocks of 1024 rows against 105 ms
 // in blocks of 256 and 118 ms in blocks of 128. The limit only bounds the bf16 copy of x per task.
@@ -36,6 +40,30 @@ constexpr std::int64_t kMaxTileCols = 768;
 // matmul of the whole product: 66.4 ms in the same run); 2 threads, 38.2 ms with two 1536-column
 // tasks against 40.5-42.5 ms with four 768-column ones (bare oneDNN: 40.2 ms).
 constexpr std::int64_t kWideTileRows = 512;
+
+// Columns per N-tile at most for the packed GEMM, so that a task's row block of c (kGemmMc rows × cols)
+// is not evicted from L2 between its k-blocks. Measured at 1 thread, m = 128 and 512, BERT shapes: 768
+// beat 384 by 3-5%.
+constexpr std::int64_t kGemmMaxTileCols = 768;
+
+// The packed GEMM's tasks: one per thread would do for the work, but two balance better when a thread
+// is late (on this shared machine, often). Columns are split first, as for oneDNN; splitting rows into
+// 2 or 4 ranges instead (each task then copies fewer rows of x) measured no faster at 2 threads on the
+// BERT shapes, m = 128 and 512.
+dense_detail::TileGrid gemm_grid(const DenseConfig& c) {
+  const int tasks = c.max_threads == 1 ? 1 : 2 * c.max_threads;
+  return dense_detail::plan_tile_grid(c.m, c.n, tasks, kGemmMaxTileCols, std::max<std::int64_t>(c.m, 1));
+}
+
+bool use_packed_gemm(const DenseConfig& c) {
+  if (c.bf16_weights) return false;
+  switch (c.backend) {
+    case DenseBackend::kOneDnn: return false;
+    case DenseBackend::kPackedGemm: return true;
+    case DenseBackend::kAuto: break;
+  }
+  return dense_detail::prefer_packed_gemm();
+}
 
 dense_detail::PackedTiledMatmul make_product(const DenseConfig& c, const float* w, const float* bias,
                                              bool& activation_fused) {
@@ -57,23 +85,45 @@ dense_detail::PackedTiledMatmul make_product(const DenseConfig& c, const float* 
 }  // namespace
 
 struct DenseKernel::Impl {
-  Impl(const DenseConfig& c, const float* w, const float* bias)
-      : config(c),
-        product((dense_detail::validate_product("dense", c.m, c.k, c.n, c.max_threads, w != nullptr),
-                 make_product(c, w, bias, activation_fused))) {
-    const dense_detail::TileGrid& g = product.grid();
-    src_buffer_bytes = config.bf16_weights ? align64(static_cast<std::size_t>(g.block_rows * c.k) * 2) : 0;
-    task_bytes = src_buffer_bytes + product.scratchpad_bytes();
+  Impl(const DenseConfig& c, const float* w, const float* bias) : config(c) {
+    dense_detail::validate_product("dense", c.m, c.k, c.n, c.max_threads, w != nullptr);
+    validate_activation(c.activation, "dense");
+    if (use_packed_gemm(c)) {
+      grid = gemm_grid(c);
+      packed = dense_detail::PackedWeights(grid, c.k, w, c.n, bias);
+      task_bytes = dense_detail::gemm_pack_bytes(c.k);
+      return;
+    }
+    product.emplace(make_product(c, w, bias, activation_fused));
+    grid = product->grid();
+    src_buffer_bytes = config.bf16_weights ? align64(static_cast<std::size_t>(grid.block_rows * c.k) * 2) : 0;
+    task_bytes = src_buffer_bytes + product->scratchpad_bytes();
   }
 
-  // Rows [t.row0, t.row0 + t.rows) of one N-tile, block by block: (convert x to bf16,) multiply,
-  // then the activation oneDNN could not fuse, on the block while it is in cache.
-  void run_task(const dense_detail::TileTask& t, const float* x, float* y, std::byte* task_scratch) const {
-    const dense_detail::TileGrid& g = product.grid();
+  // The packed GEMM: the whole task in one call (it blocks rows and k itself).
+  void run_gemm_task(const dense_detail::TileTask& t, const float* x, float* y, std::byte* task_scratch) const {
+    dense_detail::GemmTile tile;
+    tile.x = x + t.row0 * config.k;
+    tile.ldx = config.k;
+    tile.rows = t.rows;
+    tile.k = config.k;
+    tile.cols = t.cols;
+    tile.panels = packed.panels(t.n_tile);
+    tile.bias = packed.bias(t.n_tile);
+    tile.c = y + t.row0 * config.n + t.col0;
+    tile.ldc = config.n;
+    tile.act = config.activation.kind == ActivationKind::kIdentity ? nullptr : &config.activation;
+    tile.pack = reinterpret_cast<float*>(task_scratch);
+    dense_detail::gemm_tile(tile);
+  }
+
+  // oneDNN: rows [t.row0, t.row0 + t.rows) of one N-tile, block by block: (convert x to bf16,)
+  // multiply, then the activation oneDNN could not fuse, on the block while it is in cache.
+  void run_onednn_task(const dense_detail::TileTask& t, const float* x, float* y, std::byte* task_scratch) const {
     auto* src_buffer = reinterpret_cast<std::uint16_t*>(task_scratch);
     std::byte* scratchpad = task_scratch + src_buffer_bytes;
-    for (std::int64_t r = t.row0; r < t.row0 + t.rows; r += g.block_rows) {
-      const std::int64_t rows = std::min(g.block_rows, t.row0 + t.rows - r);
+    for (std::int64_t r = t.row0; r < t.row0 + t.rows; r += grid.block_rows) {
+      const std::int64_t rows = std::min(grid.block_rows, t.row0 + t.rows - r);
       const float* x_block = x + r * config.k;
       const void* src = x_block;
       if (config.bf16_weights) {
@@ -81,16 +131,18 @@ struct DenseKernel::Impl {
         src = src_buffer;
       }
       float* y_block = y + r * config.n + t.col0;
-      product.execute_block(t.n_tile, rows, src, y_block, scratchpad);
+      product->execute_block(t.n_tile, rows, src, y_block, scratchpad);
       if (!activation_fused) dense_detail::apply_activation(config.activation, y_block, rows, t.cols, config.n);
     }
   }
 
   DenseConfig config;
+  dense_detail::TileGrid grid;
+  dense_detail::PackedWeights packed;                      // packed-GEMM path
+  std::optional<dense_detail::PackedTiledMatmul> product;  // oneDNN path
   bool activation_fused = false;
-  dense_detail::PackedTiledMatmul product;
   std::size_t src_buffer_bytes = 0;  // per task: the bf16 copy of one block of x
-  std::size_t task_bytes = 0;        // per task: src buffer + oneDNN scratchpad
+  std::size_t task_bytes = 0;        // per task: packed block of x, or src buffer + oneDNN scratchpad
 };
 
 DenseKernel::DenseKernel(const DenseConfig& config, const float* w, const float* bias) {
@@ -103,14 +155,19 @@ DenseKernel::~DenseKernel() = default;
 const DenseConfig& DenseKernel::config() const noexcept { return impl_->config; }
 
 std::size_t DenseKernel::scratch_bytes() const noexcept {
-  return static_cast<std::size_t>(impl_->product.grid().task_count()) * impl_->task_bytes;
+  return static_cast<std::size_t>(impl_->grid.task_count()) * impl_->task_bytes;
 }
 
 void DenseKernel::run(const float* x, float* y, std::byte* scratch) const {
   const Impl& impl = *impl_;
-  dense_detail::parallel_tasks(impl.product.grid().task_count(), [&](std::int64_t i) {
-    impl.run_task(impl.product.grid().task(static_cast<int>(i)), x, y,
-                  scratch + static_cast<std::size_t>(i) * impl.task_bytes);
+  dense_detail::parallel_tasks(impl.grid.task_count(), [&](std::int64_t i) {
+    const dense_detail::TileTask t = impl.grid.task(static_cast<int>(i));
+    std::byte* task_scratch = scratch + static_cast<std::size_t>(i) * impl.task_bytes;
+    if (impl.product) {
+      impl.run_onednn_task(t, x, y, task_scratch);
+    } else {
+      impl.run_gemm_task(t, x, y, task_scratch);
+    }
   });
 }
 

@@ -1,14 +1,16 @@
 // The gated dense product (GLU family 'up' step): y = f(x·W1 + b1) ⊙ g(x·W2 + b2).
 //
-// One oneDNN product per tile over interleaved prepacked weights [W1 tile | W2 tile] writes a small
-// per-task buffer; output_gate() combines its two halves into y while the buffer is in cache, so the
-// [m, 2n] pre-activations are never written out. Threading as DenseKernel (dense_kernel.hpp).
+// One product per tile over interleaved prepacked weights [W1 tile | W2 tile] (the packed Highway GEMM
+// or oneDNN, chosen as in DenseKernel) writes a small per-task buffer; output_gate() combines its two
+// halves into y while the buffer is in cache, so the [m, 2n] pre-activations are never written out.
+// Threading as DenseKernel (dense_kernel.hpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 
+#include "ops/dense/dense_kernel.hpp"
 #include "quarks/activation.hpp"
 
 namespace quarks::ops {
@@ -21,6 +23,7 @@ struct GatedDenseConfig {
   Activation g;               ///< applied to x·W2 + b2 (e.g. identity for SwiGLU with f = silu)
   bool bf16_weights = false;  ///< store W1, W2 in bf16 and multiply in bf16 (f32 accumulate, f32 x and y)
   int max_threads = 1;        ///< threads the caller's arena has; decides the tiling
+  DenseBackend backend = DenseBackend::kAuto;  ///< f32 product (ignored for bf16 weights)
 };
 
 /// y[m,n] = f(x[m,k]·W1[k,n] + b1[n]) ⊙ g(x·W2[k,n] + b2[n]). W1, W2 row-major f32 [k,n]; b1, b2 f32

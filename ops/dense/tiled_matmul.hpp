@@ -1,4 +1,5 @@
-// The tiled, prepacked product behind DenseKernel, GatedDenseKernel and SynapticGateKernel(kPerInput):
+// The tiled, prepacked oneDNN product behind DenseKernel and GatedDenseKernel (bf16, or AVX-512 CPUs; f32
+// elsewhere runs ops/dense/packed_gemm.hpp on the same TileGrid) and SynapticGateKernel(kPerInput):
 // dst[m, n] = src[m, k]·W[k, n] (+ bias, + oneDNN post-ops) computed tile by tile, each tile one
 // single-threaded oneDNN matmul on weights prepacked for that N-tile (DESIGN.md §2).
 #pragma once
