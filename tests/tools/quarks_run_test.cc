@@ -14,8 +14,8 @@
 
 #include "onnx/onnx_test_util.hpp"
 #include "quarks/quarks.hpp"
+#include "tools/common/inputs.hpp"
 #include "tools/common/npy.hpp"
-#include "tools/quarks-run/inputs.hpp"
 #include "tools/quarks-run/output_files.hpp"
 
 namespace fs = std::filesystem;

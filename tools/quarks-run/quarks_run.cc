@@ -20,8 +20,8 @@
 
 #include "quarks/onnx.hpp"
 #include "quarks/quarks.hpp"
+#include "tools/common/inputs.hpp"
 #include "tools/common/npy.hpp"
-#include "tools/quarks-run/inputs.hpp"
 #include "tools/quarks-run/output_files.hpp"
 
 namespace {

@@ -1,0 +1,362 @@
+// quarks-bench --model: the input planning (tools::plan_inputs) directly, then the tool spawned on the
+// committed ONNX fixtures of tests/onnx/models (inputs from files, made up, symbolic dims from --dim;
+// the product flops it reports against the fixtures' architectures, counted by hand) and on every
+// error path, checking the exit status and the exact message.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "quarks/quarks.hpp"
+#include "tools/common/inputs.hpp"
+
+namespace fs = std::filesystem;
+
+namespace quarks::tools {
+namespace {
+
+const fs::path kModels = QUARKS_ONNX_MODELS;
+const fs::path kEmbedding = fs::path(QUARKS_RUN_FIXTURES) / "embedding_mask";
+
+// --- plan_inputs -------------------------------------------------------------------------------------
+
+// x f32 [batch, seq, 8], mask f32 [batch, 1, seq], ids i64 [batch, seq], fixed f32 [4].
+Graph mixed_graph() {
+  GraphBuilder g;
+  const Value x = g.input("x", {"batch", "seq", 8});
+  const Value mask = g.input("mask", {"batch", 1, "seq"});
+  const Value ids = g.input("ids", {"batch", "seq"}, DType::kI64);
+  const Value fixed = g.input("fixed", {4});
+  g.output("y", g.activation("relu", x, Activation::relu()));
+  g.output("m", g.activation("m", mask, Activation::relu()));
+  g.output("ids_f", g.cast("ids_f", ids, DType::kF32));
+  g.output("f", g.activation("f", fixed, Activation::relu()));
+  return g.build();
+}
+
+InputFile ids_file(Shape shape = {3, 5}) { return {"ids", "ids.npy", NpyDType::kInt64, std::move(shape)}; }
+
+TEST(PlanInputs, MakesUpFloatInputsWithDimsFromFilesAndDimArguments) {
+  const Graph graph = mixed_graph();
+  std::vector<MadeUpInput> made_up;
+  // batch and seq from the ids file.
+  ASSERT_EQ(plan_inputs(graph, {ids_file()}, {}, made_up), "");
+  ASSERT_EQ(made_up.size(), 3u);
+  EXPECT_EQ(made_up[0].name, "x");
+  EXPECT_EQ(made_up[0].shape, (Shape{3, 5, 8}));
+  EXPECT_EQ(made_up[1].name, "mask");
+  EXPECT_EQ(made_up[1].shape, (Shape{3, 1, 5}));
+  EXPECT_EQ(made_up[2].name, "fixed");
+  EXPECT_EQ(made_up[2].shape, (Shape{4}));
+  // --dim sizes agree with the file; every given input is left out.
+  ASSERT_EQ(plan_inputs(graph, {ids_file(), {"x", "x.npy", NpyDType::kFloat64, Shape{3, 5, 8}}},
+                        {{"batch", 3}, {"seq", 5}}, made_up),
+            "");
+  ASSERT_EQ(made_up.size(), 2u);
+  EXPECT_EQ(made_up[0].name, "mask");
+  EXPECT_EQ(made_up[1].name, "fixed");
+}
+
+TEST(PlanInputs, OnlyFloatInputsAreMadeUp) {
+  const Graph graph = mixed_graph();
+  std::vector<MadeUpInput> made_up{{"stale", Shape{1}}};
+  EXPECT_EQ(plan_inputs(graph, {}, {{"batch", 2}, {"seq", 3}}, made_up),
+            "input 'ids' is int64: give --input ids=FILE.npy (only float32 inputs are made up)");
+  EXPECT_TRUE(made_up.empty());
+  GraphBuilder g;
+  g.output("y", g.cast("y", g.input("keep", {2}, DType::kBool), DType::kF32));
+  EXPECT_EQ(plan_inputs(g.build(), {}, {}, made_up),
+            "input 'keep' is bool: give --input keep=FILE.npy (only float32 inputs are made up)");
+}
+
+TEST(PlanInputs, NamesTheSymbolicDimNobodySets) {
+  const Graph graph = mixed_graph();
+  std::vector<MadeUpInput> made_up;
+  EXPECT_EQ(plan_inputs(graph, {ids_file()}, {}, made_up), "");
+  GraphBuilder g;
+  g.output("y", g.activation("relu", g.input("x", {"batch", "seq", 8}), Activation::relu()));
+  const Graph only_x = g.build();
+  EXPECT_EQ(plan_inputs(only_x, {}, {{"batch", 2}}, made_up),
+            "input 'x' has the symbolic dim 'seq' ([batch,seq,8]): give --dim seq=N, or --input x=FILE.npy");
+  EXPECT_EQ(plan_inputs(only_x, {}, {}, made_up),
+            "input 'x' has the symbolic dim 'batch' ([batch,seq,8]): give --dim batch=N, or --input x=FILE.npy");
+}
+
+TEST(PlanInputs, UnknownNamesAndDims) {
+  const Graph graph = mixed_graph();
+  std::vector<MadeUpInput> made_up;
+  EXPECT_EQ(plan_inputs(graph, {{"foo", "foo.npy", NpyDType::kFloat32, Shape{1}}}, {}, made_up),
+            "unknown input 'foo' (the model's inputs: x, mask, ids, fixed)");
+  EXPECT_EQ(plan_inputs(graph, {ids_file()}, {{"sequence", 4}}, made_up),
+            "unknown dim 'sequence' (the model's symbolic dims: batch, seq)");
+  GraphBuilder g;
+  g.output("y", g.activation("relu", g.input("v", {5}), Activation::relu()));
+  EXPECT_EQ(plan_inputs(g.build(), {}, {{"batch", 1}}, made_up),
+            "unknown dim 'batch' (the model has no symbolic dims)");
+}
+
+TEST(PlanInputs, FilesMustFitDtypesShapesAndDims) {
+  const Graph graph = mixed_graph();
+  std::vector<MadeUpInput> made_up;
+  EXPECT_EQ(plan_inputs(graph, {{"ids", "ids.npy", NpyDType::kFloat32, Shape{3, 5}}}, {}, made_up),
+            "input 'ids': file ids.npy has dtype float32 but the model expects int64 (int64 or int32 files are "
+            "accepted)");
+  EXPECT_EQ(plan_inputs(graph, {ids_file()}, {{"seq", 4}}, made_up),
+            "input 'ids': file ids.npy has shape (3, 5) but the model expects [batch,seq], and --dim gives seq = 4");
+  EXPECT_EQ(plan_inputs(graph, {ids_file({3, 5, 1})}, {}, made_up),
+            "input 'ids': file ids.npy has shape (3, 5, 1) but the model expects [batch,seq] (rank 2)");
+  EXPECT_EQ(plan_inputs(graph, {ids_file(), {"x", "x.npy", NpyDType::kFloat32, Shape{2, 5, 8}}}, {}, made_up),
+            "input 'x': file x.npy has shape (2, 5, 8) but the model expects [batch,seq,8], and input 'ids' gives "
+            "batch = 3");
+}
+
+// --- the tool ----------------------------------------------------------------------------------------
+
+struct ToolResult {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string shell_quote(const std::string& arg) {
+  std::string out = "'";
+  for (const char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+class QuarksBench : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "quarks_bench_test.XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr) << std::strerror(errno);
+    tmp_ = pattern;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(tmp_, ec);
+  }
+
+  // Runs quarks-bench with `args` (and few, short runs unless `args` says otherwise).
+  ToolResult run(const std::vector<std::string>& args) const {
+    std::string command = shell_quote(QUARKS_BENCH_EXE);
+    for (const std::string& a : args) command += " " + shell_quote(a);
+    const fs::path out = tmp_ / "stdout.txt", err = tmp_ / "stderr.txt";
+    command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string()) + " </dev/null";
+    const int raw = std::system(command.c_str());
+    ToolResult r;
+    r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    r.out = read_text(out);
+    r.err = read_text(err);
+    return r;
+  }
+
+  // The JSON report of a --model run that must succeed.
+  nlohmann::json run_json(std::vector<std::string> args) const {
+    for (const char* a : {"--format", "json", "--iters", "2", "--warmup", "1"}) args.emplace_back(a);
+    const ToolResult r = run(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    try {
+      return nlohmann::json::parse(r.out);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what() << "\n" << r.out;
+      return {};
+    }
+  }
+
+  fs::path tmp_;
+};
+
+std::string model(const std::string& name) { return (kModels / name / "model.onnx").string(); }
+std::string input(const std::string& model_name, const std::string& input_name) {
+  return input_name + "=" + (kModels / model_name / "inputs" / (input_name + ".npy")).string();
+}
+
+void expect_runs(const nlohmann::json& j, const std::vector<int>& threads, double flops) {
+  ASSERT_EQ(j["runs"].size(), threads.size()) << j.dump();
+  for (std::size_t i = 0; i < threads.size(); ++i) {
+    const nlohmann::json& r = j["runs"][i];
+    EXPECT_EQ(r["threads"], threads[i]);
+    EXPECT_EQ(r["precision"], "f32");
+    EXPECT_GT(r["p50_ms"].get<double>(), 0.0);
+    EXPECT_LE(r["min_ms"].get<double>(), r["p50_ms"].get<double>());
+    EXPECT_LE(r["p50_ms"].get<double>(), r["max_ms"].get<double>());
+    ASSERT_TRUE(r.contains("gflops")) << r.dump();
+    EXPECT_NEAR(r["gflops"].get<double>(), flops / (r["p50_ms"].get<double>() / 1e3) / 1e9, 1e-6 * flops);
+  }
+}
+
+TEST_F(QuarksBench, MadeUpInputWithDims) {
+  // SwiGLU 64 -> 128 -> 64 without biases at batch 2, seq 16: gate, up and down products.
+  const nlohmann::json j =
+      run_json({"--model", model("swiglu_mlp"), "--dim", "batch=2", "--dim", "seq=16", "--threads", "1,2"});
+  EXPECT_EQ(j["model"], model("swiglu_mlp"));
+  EXPECT_EQ(j["shape"], "x=[2,16,64]");
+  ASSERT_EQ(j["inputs"].size(), 1u);
+  EXPECT_EQ(j["inputs"][0], nlohmann::json::parse(R"({"name": "x", "dtype": "float32", "shape": [2, 16, 64],
+                                                      "source": "random"})"));
+  const double rows = 2 * 16;
+  const double flops = 2 * rows * 64 * 128 * 2 + 2 * rows * 128 * 64;
+  EXPECT_EQ(j["flops"].get<double>(), flops);
+  expect_runs(j, {1, 2}, flops);
+}
+
+TEST_F(QuarksBench, FileInputFixesDimsOfMadeUpInputs) {
+  // BERT-style layer, d 64, 4 heads of 16, FFN 128: x from its file [2,16,64] gives batch and seq to
+  // the made-up attention_mask [batch,1,1,seq].
+  const nlohmann::json j =
+      run_json({"--model", model("bert_encoder_layer"), "--input", input("bert_encoder_layer", "x"), "--threads", "2"});
+  ASSERT_EQ(j["inputs"].size(), 2u);
+  EXPECT_EQ(j["inputs"][0]["name"], "x");
+  EXPECT_EQ(j["inputs"][0]["source"], (kModels / "bert_encoder_layer" / "inputs" / "x.npy").string());
+  EXPECT_EQ(j["inputs"][1]["name"], "attention_mask");
+  EXPECT_EQ(j["inputs"][1]["shape"], nlohmann::json::parse("[2, 1, 1, 16]"));
+  EXPECT_EQ(j["inputs"][1]["source"], "random");
+  const double b = 2, s = 16, d = 64, heads = 4, hd = 16, ffn = 128;
+  const double projections = 4 * 2 * b * s * d * d;           // q, k, v, out
+  const double attention = 2 * (2 * b * heads * s * s * hd);  // Q·Kᵀ and P·V
+  const double feed_forward = 2 * (2 * b * s * d * ffn);
+  EXPECT_EQ(j["flops"].get<double>(), projections + attention + feed_forward);
+  expect_runs(j, {2}, projections + attention + feed_forward);
+}
+
+TEST_F(QuarksBench, StaticModelNeedsNoArguments) {
+  const nlohmann::json j = run_json({"--model", model("bert_encoder_layer_static"), "--threads", "1"});
+  EXPECT_EQ(j["shape"], "x=[2,16,64] attention_mask=[2,1,1,16]");
+  EXPECT_GT(j["flops"].get<double>(), 0.0);
+}
+
+TEST_F(QuarksBench, IntegerAndBoolInputsFromFiles) {
+  // An embedding lookup: no products, so no GFLOP/s.
+  const ToolResult r =
+      run({"--model", (kEmbedding / "model.onnx").string(), "--input",
+           "ids=" + (kEmbedding / "inputs" / "ids.npy").string(), "--input",
+           "mask=" + (kEmbedding / "inputs" / "mask.npy").string(), "--threads", "1", "--iters", "2", "--warmup", "0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("model " + (kEmbedding / "model.onnx").string() + "\n  input ids int64 [2,5] (" +
+                            (kEmbedding / "inputs" / "ids.npy").string() + ")\n  input mask bool [2,5,1] (" +
+                            (kEmbedding / "inputs" / "mask.npy").string() +
+                            ")\n  (no dense, matmul or attention products counted)\nthreads precision     p50 ms",
+                        0),
+            0u)
+      << r.out;
+}
+
+TEST_F(QuarksBench, TableNamesInputsAndTheirSource) {
+  const ToolResult r = run({"--model", model("swiglu_mlp"), "--input", input("swiglu_mlp", "x"), "--threads", "1",
+                            "--iters", "2", "--warmup", "0"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string expected_head = "model " + model("swiglu_mlp") + "\n  input x float32 [2,16,64] (" +
+                                    (kModels / "swiglu_mlp" / "inputs" / "x.npy").string() + ")\n";
+  EXPECT_EQ(r.out.rfind(expected_head, 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("threads precision     p50 ms"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 4) << r.out;  // model, input, header, one run
+}
+
+TEST_F(QuarksBench, ModelErrors) {
+  const std::string swiglu = model("swiglu_mlp"), bert = model("bert_encoder_layer");
+  const std::string embedding = (kEmbedding / "model.onnx").string();
+  const std::string ids = "ids=" + (kEmbedding / "inputs" / "ids.npy").string();
+  const fs::path x_file = kModels / "bert_encoder_layer" / "inputs" / "x.npy";
+  const fs::path missing = tmp_ / "missing.npy";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--model", swiglu},
+       "input 'x' has the symbolic dim 'batch' ([batch,seq,64]): give --dim batch=N, or --input x=FILE.npy"},
+      {{"--model", swiglu, "--dim", "batch=1"},
+       "input 'x' has the symbolic dim 'seq' ([batch,seq,64]): give --dim seq=N, or --input x=FILE.npy"},
+      {{"--model", embedding, "--dim", "batch=1", "--dim", "seq=4"},
+       "input 'ids' is int64: give --input ids=FILE.npy (only float32 inputs are made up)"},
+      {{"--model", embedding, "--input", ids},
+       "input 'mask' is bool: give --input mask=FILE.npy (only float32 inputs are made up)"},
+      {{"--model", swiglu, "--dim", "batch=1", "--dim", "sequence=4"},
+       "unknown dim 'sequence' (the model's symbolic dims: batch, seq)"},
+      {{"--model", model("bert_encoder_layer_static"), "--dim", "seq=4"},
+       "unknown dim 'seq' (the model has no symbolic dims)"},
+      {{"--model", swiglu, "--input", "y=" + x_file.string()}, "unknown input 'y' (the model's inputs: x)"},
+      {{"--model", bert, "--input", "x=" + x_file.string(), "--dim", "seq=8"},
+       "input 'x': file " + x_file.string() +
+           " has shape (2, 16, 64) but the model expects [batch,seq,64], and --dim gives seq = 8"},
+      {{"--model", embedding, "--input", "ids=" + x_file.string()},
+       "input 'ids': file " + x_file.string() +
+           " has dtype float32 but the model expects int64 (int64 or int32 files are accepted)"},
+      {{"--model", swiglu, "--input", "x=" + missing.string()}, "input 'x': " + missing.string() + ": no such file"},
+  };
+  for (const auto& [args, message] : cases) {
+    std::string shown;
+    for (const std::string& a : args) shown += a + " ";
+    const ToolResult r = run(args);
+    EXPECT_EQ(r.status, 1) << shown << "\n" << r.err;
+    EXPECT_EQ(r.err, "quarks-bench: error: " + message + "\n") << shown;
+    EXPECT_EQ(r.out, "") << shown;
+  }
+}
+
+TEST_F(QuarksBench, UnreadableModel) {
+  for (const bool exists : {false, true}) {
+    const fs::path path = tmp_ / "model.onnx";
+    if (exists) std::ofstream(path) << "this is not a protobuf";
+    const ToolResult r = run({"--model", path.string()});
+    EXPECT_EQ(r.status, 1) << exists;
+    EXPECT_EQ(r.err.rfind("quarks-bench: error: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_NE(r.err.find("model.onnx"), std::string::npos) << r.err;
+  }
+}
+
+TEST_F(QuarksBench, UsageErrorsExitWith2) {
+  const std::string swiglu = model("swiglu_mlp");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{}, "give --block NAME (see --list-blocks) or --model FILE.onnx"},
+      {{"--block", "dense", "--model", swiglu}, "--model"},
+      {{"--block", "dense", "--input", "x=x.npy"}, "--input"},
+      {{"--block", "dense", "--dim", "batch=1"}, "--dim"},
+      {{"--model", swiglu, "--rows", "8"}, "--rows"},
+      {{"--model", swiglu, "--elements", "8"}, "--elements"},
+      {{"--model", swiglu, "--input", "x"}, "'x' is not NAME=FILE.npy"},
+      {{"--model", swiglu, "--input", "=x.npy"}, "'=x.npy' has no name before '='"},
+      {{"--model", swiglu, "--input", "x="}, "'x=' has nothing after '='"},
+      {{"--model", swiglu, "--dim", "batch"}, "'batch' is not NAME=VALUE"},
+      {{"--model", swiglu, "--dim", "batch=0"}, "'batch=0': the size is not a positive integer"},
+      {{"--model", swiglu, "--dim", "batch=two"}, "'batch=two': the size is not a positive integer"},
+      {{"--model", swiglu, "--dim", "batch=-1"}, "'batch=-1': the size is not a positive integer"},
+      {{"--model", swiglu, "--dim", "batch=1", "--dim", "batch=2"}, "dim 'batch' is given more than once"},
+      {{"--model", swiglu, "--input", "x=a.npy", "--input", "x=b.npy"}, "input 'x' is given more than once"},
+      {{"--model", swiglu, "--threads", "0"}, "--threads"},
+      {{"--model", swiglu, "--nope"}, "--nope"},
+  };
+  for (const auto& [args, needle] : cases) {
+    std::string shown;
+    for (const std::string& a : args) shown += a + " ";
+    const ToolResult r = run(args);
+    EXPECT_EQ(r.status, 2) << shown << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("quarks-bench: error: ", 0), 0u) << shown << "\n" << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << shown << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << shown << "\n" << r.err;
+    EXPECT_EQ(r.out, "") << shown;
+  }
+}
+
+TEST_F(QuarksBench, HelpDocumentsModels) {
+  const ToolResult r = run({"--help"});
+  EXPECT_EQ(r.status, 0);
+  for (const std::string needle :
+       {"--model", "--input", "--dim", "uniform random in [-1, 1]", "int64 and bool inputs", "Exit status"}) {
+    EXPECT_NE(r.out.find(needle), std::string::npos) << needle << "\n" << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace quarks::tools
