@@ -49,9 +49,12 @@ double node_flops(const GraphIR& g, const Node& n) {
       return count < 0 || k < 0 ? -1 : 2 * count * k;
     }
     case OpKind::kAttention: {
-      // q [B,H,Sq,D] or [B,Sq,H·D]; k [B,Hkv,Sk,D] or [B,Sk,Hkv·D]: Sk is the second dim from the end in both.
-      const double q = elements(in(0)), o = elements(out), sk = dim_from_end(in(1), 2);
-      return q < 0 || o < 0 || sk < 0 ? -1 : 2 * sk * (q + o);
+      // Q·Kᵀ and P·V: 2·Sk multiply-adds per output element (q and v share the head dim). k is
+      // [B,Hkv,Sk,D] or [B,Sk,Hkv·D], or inside the packed qkv [B,S,(Hq+2·Hkv)·D]: Sk is the second dim
+      // from the end in every layout.
+      const bool packed = n.attr<detail::AttentionAttrs>().packed_qkv;
+      const double o = elements(out), sk = dim_from_end(in(packed ? 0 : 1), 2);
+      return o < 0 || sk < 0 ? -1 : 4 * sk * o;
     }
     default: return 0;
   }
