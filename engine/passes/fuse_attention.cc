@@ -403,13 +403,17 @@ class AttentionMatcher {
       std::vector<int> perm = t.attr<TransposeAttrs>().perm;
       if (perm.size() != 4) return false;
       std::swap(perm[2], perm[3]);
-      SymShape& ks = g_.values[t.outputs[0]].shape;
-      std::swap(ks[2], ks[3]);
-      t.attrs = TransposeAttrs{perm};
-      k = t.outputs[0];
+      if (perm == std::vector<int>{0, 1, 2, 3}) {
+        k = t.inputs[0];  // a plain kᵀ: attention reads k where it is, and the transpose dies
+      } else {
+        SymShape& ks = g_.values[t.outputs[0]].shape;
+        std::swap(ks[2], ks[3]);
+        t.attrs = TransposeAttrs{perm};
+        k = t.outputs[0];
+      }
     }
     for (std::size_t n : c.absorbed) dead_[n] = true;
-    if (c.k_transpose >= 0) dead_[static_cast<std::size_t>(c.k_transpose)] = false;
+    if (c.k_transpose >= 0) dead_[static_cast<std::size_t>(c.k_transpose)] = k == c.k_src;
     pv.op = OpKind::kAttention;
     pv.inputs = {c.q, k, c.v};
     if (c.mask) pv.inputs.push_back(*c.mask);

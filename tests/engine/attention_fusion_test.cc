@@ -276,6 +276,25 @@ TEST(AttentionFusion, FourDWithATransposedKeyKeepsTheFourDLayout) {
   EXPECT_LE(test::max_abs_diff(y, want), 2e-6);
 }
 
+TEST(AttentionFusion, PlainTransposeOfKeysLeavesNoTranspose) {
+  // q, k, v already [B, H, S, D]; kᵀ = transpose(k, {0, 1, 3, 2}): attention reads k as it is.
+  GraphBuilder g;
+  auto q = g.input("q", {kB, kH, kS, kD}), k = g.input("k", {kB, kH, kS, kD}), v = g.input("v", {kB, kH, kS, kD});
+  auto s = g.mul("scale", g.matmul("qk", q, g.transpose("kt", k, {0, 1, 3, 2})), scalar_constant(g, "c", 0.125f));
+  g.output("y", g.matmul("pv", g.softmax("p", s, -1), v));
+  const Model model = compile(g.build());
+  EXPECT_THAT(model.describe(), HasSubstr("attention(q, k, v)")) << model.describe();
+  EXPECT_THAT(model.describe(), Not(HasSubstr("transpose"))) << model.describe();
+  const Tensor tq = test::random_tensor(Shape{kB, kH, kS, kD}, 14, -2.0f, 2.0f);
+  const Tensor tk = test::random_tensor(Shape{kB, kH, kS, kD}, 15, -2.0f, 2.0f);
+  const Tensor tv = test::random_tensor(Shape{kB, kH, kS, kD}, 16);
+  Session sess(model);
+  const Tensor y = sess.run({{"q", tq}, {"k", tk}, {"v", tv}}).at("y");
+  const std::vector<double> want =
+      reference(kB, kH, kS, kS, kD, 0.125, bhsd(tq, kH, kS, kD), bhsd(tk, kH, kS, kD), bhsd(tv, kH, kS, kD), nullptr);
+  EXPECT_LE(test::max_abs_diff(y, want), 2e-6);
+}
+
 TEST(AttentionFusion, HeadViewsOfOneSplitProjectionReadThePackedTensor) {
   // GPT code: qkv = x·W_qkv; q, k, v = qkv.split(E, dim=2); head views of each; causal via where().
   GraphBuilder g;
