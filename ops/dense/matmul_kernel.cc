@@ -2,22 +2,17 @@
 #include "ops/dense/matmul_kernel.hpp"
 
 #include <algorithm>
-#include <array>
 #include <string>
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-#include <tbb/partitioner.h>
-
-#include "ops/dense/dnnl_support.hpp"
+#include "engine/parallel.hpp"
+#include "ops/dense/packed_gemm.hpp"
 #include "ops/dense/tiled_matmul.hpp"
 #include "quarks/error.hpp"
 
 namespace quarks::ops {
 namespace {
 
-using dense_detail::align64;
-using dnnl::memory;
+constexpr std::size_t align64(std::size_t bytes) noexcept { return (bytes + 63) / 64 * 64; }
 
 std::string describe(const MatMulConfig& c) {
   return "matmul kernel " + std::to_string(c.batch) + "×[" + std::to_string(c.m) + "," + std::to_string(c.k) + "]·[" +
@@ -37,101 +32,83 @@ void validate(const MatMulConfig& c) {
 }  // namespace
 
 struct MatMulKernel::Impl {
-  // One primitive for tiles of one shape (full / short rows × full / narrow columns).
-  struct Variant {
-    dnnl::matmul primitive;
-    dense_detail::RuntimeMemory a, b, y, scratchpad;
-    bool has_scratchpad = false;
-  };
-
   explicit Impl(const MatMulConfig& c) : config(c) {
     validate(c);
     if (c.batch == 0) return;
-    // Two tasks per thread over the whole batch: small per-head products stay whole (a tile call
-    // costs a few microseconds of oneDNN overhead), a batch of 1 is split into row and column tiles.
+    // Two tasks per thread over the whole batch: small per-head products stay whole, a batch of 1 is
+    // split into row and column tiles. Columns per tile as the dense kernels' packed GEMM takes them.
     const std::int64_t per_matrix = (2 * c.max_threads + c.batch - 1) / c.batch;
     grid = dense_detail::plan_tile_grid(c.m, c.n, static_cast<int>(per_matrix), std::max<std::int64_t>(c.n, 64), c.m);
     if (grid.task_count() == 0) return;
-    const std::int64_t short_rows = c.m % grid.task_rows, narrow_cols = c.n % grid.cols;
-    create_variant(grid.task_rows, grid.cols, false, false);
-    if (narrow_cols != 0) create_variant(grid.task_rows, narrow_cols, false, true);
-    if (short_rows != 0) create_variant(short_rows, grid.cols, true, false);
-    if (short_rows != 0 && narrow_cols != 0) create_variant(short_rows, narrow_cols, true, true);
     tasks = c.batch * grid.task_count();
-    // Tasks are run in at most two chunks per thread, each with its own scratchpad: bounded scratch
-    // however large the batch.
+    // Tasks run in at most two chunks per thread, each with its own scratch: bounded however large the
+    // batch. A chunk's scratch: the packed tile of op(B), op(A)'s rows when A is transposed, the GEMM's
+    // block of A.
     chunks = static_cast<int>(std::min<std::int64_t>(tasks, 2 * c.max_threads));
+    panel_bytes = align64(static_cast<std::size_t>(dense_detail::gemm_panel_floats(c.k, grid.cols)) * sizeof(float));
+    a_rows_bytes = c.trans_a ? align64(static_cast<std::size_t>(grid.task_rows * c.k) * sizeof(float)) : 0;
+    chunk_bytes = panel_bytes + a_rows_bytes + dense_detail::gemm_pack_bytes(c.k);
   }
 
-  void create_variant(std::int64_t rows, std::int64_t cols, bool short_rows, bool narrow_cols) {
-    const MatMulConfig& c = config;
-    // The transposes are strides: A[b] stored [k, m] is the [m, k] matrix with strides {1, m}.
-    const memory::desc a({rows, c.k}, memory::data_type::f32, c.trans_a ? memory::dims{1, c.m} : memory::dims{c.k, 1});
-    const memory::desc b({c.k, cols}, memory::data_type::f32, c.trans_b ? memory::dims{1, c.k} : memory::dims{c.n, 1});
-    const memory::desc y({rows, cols}, memory::data_type::f32, {c.n, 1});
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    dnnl::matmul::primitive_desc pd;
-    try {
-      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, y), attr, dense_detail::cpu_engine());
-    } catch (const dnnl::error& e) {
-      throw Error(ErrorCode::kUnsupported, describe(c) + ": oneDNN has no matmul for this tile: " + e.what());
-    }
-    Variant& v = variants[2 * short_rows + narrow_cols];
-    v.primitive = dnnl::matmul(pd);
-    v.a = dense_detail::RuntimeMemory(a);
-    v.b = dense_detail::RuntimeMemory(b);
-    v.y = dense_detail::RuntimeMemory(y);
-    const memory::desc scratch = pd.scratchpad_desc();
-    v.has_scratchpad = scratch.get_size() != 0;
-    if (v.has_scratchpad) v.scratchpad = dense_detail::RuntimeMemory(scratch);
-    scratchpad_bytes = std::max(scratchpad_bytes, align64(scratch.get_size()));
-  }
-
-  void run_task(std::int64_t task, const float* a, const float* b, float* y, std::byte* scratchpad) const {
+  void run_task(std::int64_t task, const float* a, const float* b, float* y, std::byte* scratch) const {
     const MatMulConfig& c = config;
     const std::int64_t batch = task / grid.task_count();
     const dense_detail::TileTask t = grid.task(static_cast<int>(task % grid.task_count()));
-    const Variant& v = variants[2 * (t.rows != grid.task_rows) + (t.cols != grid.cols)];
-    const float* a_tile = a + batch * c.a_batch_stride + (c.trans_a ? t.row0 : t.row0 * c.k);
-    const float* b_tile = b + batch * c.b_batch_stride + (c.trans_b ? t.col0 * c.k : t.col0);
-    float* y_tile = y + (batch * c.m + t.row0) * c.n + t.col0;
-    dense_detail::execute(v.primitive, {},
-                          {{DNNL_ARG_SRC, &v.a, a_tile},
-                           {DNNL_ARG_WEIGHTS, &v.b, b_tile},
-                           {DNNL_ARG_DST, &v.y, y_tile},
-                           {DNNL_ARG_SCRATCHPAD, v.has_scratchpad ? &v.scratchpad : nullptr, scratchpad}},
-                          "matmul kernel");
+    auto* panels = reinterpret_cast<float*>(scratch);
+    auto* a_rows = reinterpret_cast<float*>(scratch + panel_bytes);
+    // op(B)'s [k, cols] tile: B[k, n] rows, or the transposed B[n, k] gathered.
+    const float* b_batch = b + batch * c.b_batch_stride;
+    if (c.trans_b) {
+      dense_detail::pack_gemm_panels(b_batch + t.col0 * c.k, 1, c.k, c.k, t.cols, panels);
+    } else {
+      dense_detail::pack_gemm_panels(b_batch + t.col0, c.n, 1, c.k, t.cols, panels);
+    }
+    const float* a_batch = a + batch * c.a_batch_stride;
+    dense_detail::GemmTile tile;
+    if (c.trans_a) {
+      // A[k, m] used transposed: its rows of op(A) copied out first (the GEMM reads rows of x).
+      for (std::int64_t i = 0; i < t.rows; ++i) {
+        for (std::int64_t p = 0; p < c.k; ++p) a_rows[i * c.k + p] = a_batch[p * c.m + t.row0 + i];
+      }
+      tile.x = a_rows;
+    } else {
+      tile.x = a_batch + t.row0 * c.k;
+    }
+    tile.ldx = c.k;
+    tile.rows = t.rows;
+    tile.k = c.k;
+    tile.cols = t.cols;
+    tile.panels = panels;
+    tile.c = y + (batch * c.m + t.row0) * c.n + t.col0;
+    tile.ldc = c.n;
+    tile.pack = reinterpret_cast<float*>(scratch + panel_bytes + a_rows_bytes);
+    dense_detail::gemm_tile(tile);
   }
 
   MatMulConfig config;
   dense_detail::TileGrid grid;
-  std::array<Variant, 4> variants;
   std::int64_t tasks = 0;
   int chunks = 0;
-  std::size_t scratchpad_bytes = 0;
+  std::size_t panel_bytes = 0, a_rows_bytes = 0, chunk_bytes = 0;
 };
 
-MatMulKernel::MatMulKernel(const MatMulConfig& config) {
-  dense_detail::OmpSingleThreadScope single_threaded;  // primitives are created for 1-thread execution
-  impl_ = std::make_unique<Impl>(config);
-}
+MatMulKernel::MatMulKernel(const MatMulConfig& config) : impl_(std::make_unique<Impl>(config)) {}
 
 MatMulKernel::~MatMulKernel() = default;
 
 const MatMulConfig& MatMulKernel::config() const noexcept { return impl_->config; }
 
 std::size_t MatMulKernel::scratch_bytes() const noexcept {
-  return static_cast<std::size_t>(impl_->chunks) * impl_->scratchpad_bytes;
+  return static_cast<std::size_t>(impl_->chunks) * impl_->chunk_bytes;
 }
 
 void MatMulKernel::run(const float* a, const float* b, float* y, std::byte* scratch) const {
   const Impl& impl = *impl_;
   if (impl.tasks == 0) return;
-  dense_detail::parallel_tasks(impl.chunks, [&](std::int64_t chunk) {
-    std::byte* scratchpad = scratch + static_cast<std::size_t>(chunk) * impl.scratchpad_bytes;
+  quarks::detail::parallel_tasks(impl.chunks, [&](std::int64_t chunk) {
+    std::byte* chunk_scratch = scratch + static_cast<std::size_t>(chunk) * impl.chunk_bytes;
     const std::int64_t begin = impl.tasks * chunk / impl.chunks, end = impl.tasks * (chunk + 1) / impl.chunks;
-    for (std::int64_t task = begin; task < end; ++task) impl.run_task(task, a, b, y, scratchpad);
+    for (std::int64_t task = begin; task < end; ++task) impl.run_task(task, a, b, y, chunk_scratch);
   });
 }
 

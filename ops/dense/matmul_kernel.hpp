@@ -1,9 +1,9 @@
 // Batched product of two runtime f32 tensors, y[b] = op(A[b])·op(B[b]) — attention's Q·Kᵀ and P·V.
 //
-// oneDNN matmul primitives are created at construction with strides that express the transposes, so
-// no transposed copy is ever made. The work is split over batch × row-tiles (× column tiles when the
-// batch alone is too small for the arena), run by single-threaded primitives under
-// tbb::parallel_for with user scratchpads, like DenseKernel (dense_kernel.hpp).
+// The work is split over batch × row tiles (× column tiles when the batch alone is too small for the
+// arena) under tbb::parallel_for. Each task packs its tile of op(B) into the packed GEMM's column panels
+// (a transposed B is gathered while packing; a transposed A has its rows copied out), then runs the
+// dense kernels' register-tiled GEMM (packed_gemm.hpp) on it: no oneDNN call, no heap allocation per run.
 #pragma once
 
 #include <cstddef>
@@ -34,7 +34,7 @@ class MatMulKernel {
   MatMulKernel& operator=(const MatMulKernel&) = delete;
 
   const MatMulConfig& config() const noexcept;
-  /// Bytes of scratch one run() needs (oneDNN scratchpads), 64-aligned.
+  /// Bytes of scratch one run() needs (packed tiles of B, copied rows of A, GEMM blocks), 64-aligned.
   std::size_t scratch_bytes() const noexcept;
   /// a, b: as described by the config; y: [batch, m, n] row-major, must not alias a or b. scratch:
   /// scratch_bytes() bytes, 64-byte aligned.

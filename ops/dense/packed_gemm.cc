@@ -267,12 +267,36 @@ HWY_EXPORT(GemmTileImpl);
 HWY_EXPORT(TileRows);
 HWY_EXPORT(MicroKernelLoop);
 
+void pack_gemm_panels(const float* w, std::int64_t row_stride, std::int64_t col_stride, std::int64_t k,
+                      std::int64_t cols, float* out) noexcept {
+  // A tile with fewer panels has its k-blocks closer together: k-block p0 starts p0·16·panels floats in.
+  const std::int64_t panels = (cols + kGemmPanel - 1) / kGemmPanel;
+  const std::int64_t kc = gemm_k_block(k);
+  for (std::int64_t q = 0; q < panels; ++q) {
+    const std::int64_t c0 = q * kGemmPanel;
+    const std::int64_t width = std::min(cols - c0, kGemmPanel);
+    for (std::int64_t p0 = 0; p0 < k; p0 += kc) {
+      const std::int64_t kb = std::min(kc, k - p0);
+      float* dst = out + (p0 * panels + q * kb) * kGemmPanel;
+      for (std::int64_t p = 0; p < kb; ++p) {
+        float* row = dst + p * kGemmPanel;
+        const float* from = w + (p0 + p) * row_stride + c0 * col_stride;
+        if (col_stride == 1) {
+          std::copy_n(from, width, row);
+        } else {
+          for (std::int64_t j = 0; j < width; ++j) row[j] = from[j * col_stride];
+        }
+        std::fill(row + width, row + kGemmPanel, 0.0f);
+      }
+    }
+  }
+}
+
 PackedWeights::PackedWeights(const TileGrid& grid, std::int64_t k, const float* w, std::int64_t ldw,
                              const float* bias) {
   if (grid.n_tiles == 0) return;
   panels_per_tile_ = (grid.cols + kGemmPanel - 1) / kGemmPanel;
-  const std::int64_t kc = gemm_k_block(k);
-  tile_floats_ = panels_per_tile_ * k * kGemmPanel;
+  tile_floats_ = gemm_panel_floats(k, grid.cols);
   data_ = hwy::AllocateAligned<float>(static_cast<std::size_t>(grid.n_tiles * tile_floats_));
   if (bias != nullptr) {
     bias_ = hwy::AllocateAligned<float>(static_cast<std::size_t>(grid.n_tiles * panels_per_tile_ * kGemmPanel));
@@ -280,25 +304,12 @@ PackedWeights::PackedWeights(const TileGrid& grid, std::int64_t k, const float* 
   for (int j = 0; j < grid.n_tiles; ++j) {
     const std::int64_t col0 = j * grid.cols;
     const std::int64_t cols = std::min(grid.cols, grid.n - col0);
-    // A narrow last tile has fewer panels: its k-blocks are closer together.
-    const std::int64_t panels = (cols + kGemmPanel - 1) / kGemmPanel;
-    for (std::int64_t q = 0; q < panels; ++q) {
-      const std::int64_t c0 = q * kGemmPanel;
-      const std::int64_t width = std::min(cols - c0, kGemmPanel);
-      for (std::int64_t p0 = 0; p0 < k; p0 += kc) {
-        const std::int64_t kb = std::min(kc, k - p0);
-        float* dst = data_.get() + j * tile_floats_ + (p0 * panels + q * kb) * kGemmPanel;
-        for (std::int64_t p = 0; p < kb; ++p) {
-          float* row = dst + p * kGemmPanel;
-          std::copy_n(w + (p0 + p) * ldw + col0 + c0, width, row);
-          std::fill(row + width, row + kGemmPanel, 0.0f);
-        }
-      }
-      if (bias_) {
-        float* b = bias_.get() + (j * panels_per_tile_ + q) * kGemmPanel;
-        std::copy_n(bias + col0 + c0, width, b);
-        std::fill(b + width, b + kGemmPanel, 0.0f);
-      }
+    pack_gemm_panels(w + col0, ldw, 1, k, cols, data_.get() + j * tile_floats_);
+    if (bias_) {
+      float* b = bias_.get() + j * panels_per_tile_ * kGemmPanel;
+      const std::int64_t padded = (cols + kGemmPanel - 1) / kGemmPanel * kGemmPanel;
+      std::copy_n(bias + col0, cols, b);
+      std::fill(b + cols, b + padded, 0.0f);
     }
   }
 }

@@ -84,6 +84,17 @@ struct GemmTile {
   float* pack = nullptr;            ///< gemm_pack_bytes(k) bytes, 64-byte aligned
 };
 
+/// Floats of one N-tile of `cols` columns packed as PackedWeights lays it out (panels zero-padded to 16).
+constexpr std::int64_t gemm_panel_floats(std::int64_t k, std::int64_t cols) noexcept {
+  return (cols + kGemmPanel - 1) / kGemmPanel * kGemmPanel * k;
+}
+
+/// Packs the [k, cols] matrix whose element (p, j) is w[p·row_stride + j·col_stride] into `out`
+/// (gemm_panel_floats(k, cols) floats, 64-byte aligned) in PackedWeights' layout of one N-tile: what
+/// GemmTile::panels reads. With col_stride = 1 rows are copied, otherwise (a transposed matrix) gathered.
+void pack_gemm_panels(const float* w, std::int64_t row_stride, std::int64_t col_stride, std::int64_t k,
+                      std::int64_t cols, float* out) noexcept;
+
 /// Scratch bytes of GemmTile::pack for inner dimension k (one packed block of x), a multiple of 64.
 std::size_t gemm_pack_bytes(std::int64_t k) noexcept;
 
