@@ -13,6 +13,7 @@
 #include "ops/dense/dense_simd.hpp"
 #include "ops/dense/dnnl_support.hpp"
 #include "ops/dense/matmul_kernel.hpp"
+#include "ops/dense/packed_gemm.hpp"
 #include "ops/dense/tiled_matmul.hpp"
 #include "quarks/error.hpp"
 
@@ -21,8 +22,7 @@ namespace {
 
 using dense_detail::align64;
 
-// kPerInput: rows per primitive call, as DenseKernel (dense_kernel.cc explains the choice).
-constexpr std::int64_t kMaxBlockRows = 1024;
+// kPerInput: columns per task at most, as the dense kernels' packed GEMM (dense_kernel.cc).
 constexpr std::int64_t kMaxTileCols = 768;
 // kFull: each task takes one row of x (and of G, a contiguous k·n run) and, when there are fewer
 // rows than tasks wanted, a column range of at least this many floats. G then streams sequentially;
@@ -49,17 +49,11 @@ struct SynapticGateKernel::Impl {
         break;
       }
       case SynapticGateMode::kPerInput: {
-        dense_detail::PackedTiledMatmul::Spec spec;
-        spec.grid = dense_detail::plan_tile_grid(c.m, c.n, 2 * c.max_threads, kMaxTileCols, kMaxBlockRows);
-        spec.k = c.k;
-        spec.w = w;
-        spec.ldw = c.n;
-        spec.ldd = c.n;
-        spec.what = "synaptic gate kernel";
-        gated_product.emplace(spec);
-        // Per task: one block of x⊙G, then the oneDNN scratchpad.
-        src_buffer_bytes = align64(static_cast<std::size_t>(spec.grid.block_rows * c.k) * sizeof(float));
-        task_bytes = src_buffer_bytes + gated_product->scratchpad_bytes();
+        grid = dense_detail::plan_tile_grid(c.m, c.n, 2 * c.max_threads, kMaxTileCols, dense_detail::kGemmMc);
+        packed_weights = dense_detail::PackedWeights(grid, c.k, w, c.n, nullptr);
+        // Per task: one block of x⊙G, then the GEMM's packed block of it.
+        src_buffer_bytes = align64(static_cast<std::size_t>(grid.block_rows * c.k) * sizeof(float));
+        task_bytes = src_buffer_bytes + dense_detail::gemm_pack_bytes(c.k);
         break;
       }
       case SynapticGateMode::kFull: weights.assign(w, w + c.k * c.n); break;
@@ -70,8 +64,7 @@ struct SynapticGateKernel::Impl {
     switch (config.mode) {
       case SynapticGateMode::kSynapseMask:
         return masked_product ? gated_weights_bytes + masked_product->scratch_bytes() : 0;
-      case SynapticGateMode::kPerInput:
-        return gated_product ? static_cast<std::size_t>(gated_product->grid().task_count()) * task_bytes : 0;
+      case SynapticGateMode::kPerInput: return static_cast<std::size_t>(grid.task_count()) * task_bytes;
       case SynapticGateMode::kFull: return 0;
     }
     return 0;
@@ -93,16 +86,24 @@ struct SynapticGateKernel::Impl {
   // Per task and block of rows: x⊙G into the task's buffer, then the prepacked product.
   void run_per_input(const float* x, const float* g, float* y, std::byte* scratch) const {
     const SynapticGateConfig& c = config;
-    const dense_detail::PackedTiledMatmul& product = *gated_product;
-    const dense_detail::TileGrid& grid = product.grid();
     dense_detail::parallel_tasks(grid.task_count(), [&](std::int64_t i) {
       const dense_detail::TileTask t = grid.task(static_cast<int>(i));
       std::byte* task_scratch = scratch + static_cast<std::size_t>(i) * task_bytes;
       auto* gated_x = reinterpret_cast<float*>(task_scratch);
+      dense_detail::GemmTile tile;
+      tile.x = gated_x;
+      tile.ldx = c.k;
+      tile.k = c.k;
+      tile.cols = t.cols;
+      tile.panels = packed_weights.panels(t.n_tile);
+      tile.ldc = c.n;
+      tile.pack = reinterpret_cast<float*>(task_scratch + src_buffer_bytes);
       for (std::int64_t r = t.row0; r < t.row0 + t.rows; r += grid.block_rows) {
         const std::int64_t rows = std::min(grid.block_rows, t.row0 + t.rows - r);
         dense_detail::multiply(x + r * c.k, g + r * c.k, gated_x, static_cast<std::size_t>(rows * c.k));
-        product.execute_block(t.n_tile, rows, gated_x, y + r * c.n + t.col0, task_scratch + src_buffer_bytes);
+        tile.rows = rows;
+        tile.c = y + r * c.n + t.col0;
+        dense_detail::gemm_tile(tile);
       }
     });
   }
@@ -128,17 +129,16 @@ struct SynapticGateKernel::Impl {
   }
 
   SynapticGateConfig config;
-  std::vector<float> weights;                                    // kSynapseMask, kFull: W as given
-  std::optional<MatMulKernel> masked_product;                    // kSynapseMask
-  std::size_t gated_weights_bytes = 0;                           // kSynapseMask: W⊙G in scratch
-  std::optional<dense_detail::PackedTiledMatmul> gated_product;  // kPerInput
-  std::size_t src_buffer_bytes = 0, task_bytes = 0;              // kPerInput, per task
+  std::vector<float> weights;                        // kSynapseMask, kFull: W as given
+  std::optional<MatMulKernel> masked_product;        // kSynapseMask
+  std::size_t gated_weights_bytes = 0;               // kSynapseMask: W⊙G in scratch
+  dense_detail::TileGrid grid;                       // kPerInput: tasks
+  dense_detail::PackedWeights packed_weights;        // kPerInput: W in GEMM panels
+  std::size_t src_buffer_bytes = 0, task_bytes = 0;  // kPerInput, per task
 };
 
-SynapticGateKernel::SynapticGateKernel(const SynapticGateConfig& config, const float* w) {
-  dense_detail::OmpSingleThreadScope single_threaded;  // primitives are created for 1-thread execution
-  impl_ = std::make_unique<Impl>(config, w);
-}
+SynapticGateKernel::SynapticGateKernel(const SynapticGateConfig& config, const float* w)
+    : impl_(std::make_unique<Impl>(config, w)) {}
 
 SynapticGateKernel::~SynapticGateKernel() = default;
 

@@ -6,7 +6,8 @@
 //   kSynapseMask  G[k,n]    one gate per synapse, shared by every row: W⊙G into scratch, then one
 //                           product with those runtime weights (MatMulKernel).
 //   kPerInput     G[m,k]    one gate per input and row (G[m,k,1] broadcast over n): (x⊙G)·W with W
-//                           prepacked, as DenseKernel — m·k·n is never formed.
+//                           prepacked for the packed GEMM (packed_gemm.hpp) — m·k·n is never formed.
+// No mode calls oneDNN or allocates when it runs.
 //   kFull         G[m,k,n]  a gate per row and synapse: memory-bound (G alone is m·k·n floats), a
 //                           streaming Highway kernel parallel over row groups and column blocks.
 #pragma once

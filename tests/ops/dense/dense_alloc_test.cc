@@ -1,8 +1,8 @@
 // Heap allocations of one steady-state run(), counted by replacing the global operator new
 // (tests/common/allocation_counter.cc). With oneDNN products what is left is oneDNN's own per-execution
 // bookkeeping (see DenseKernel in dense_kernel.hpp): the kernels themselves build no memory objects,
-// argument maps or buffers per run. The matmul (packed GEMM) allocates nothing; the packed dense and
-// gated dense kernels are checked in packed_gemm_test.cc.
+// argument maps or buffers per run. The matmul and the synaptic gate (packed GEMM and Highway) allocate
+// nothing; the packed dense and gated dense kernels are checked in packed_gemm_test.cc.
 #include <gtest/gtest.h>
 
 #include <iostream>
@@ -15,6 +15,7 @@
 #include "ops/dense/dense_test_util.hpp"
 #include "ops/dense/gated_dense_kernel.hpp"
 #include "ops/dense/matmul_kernel.hpp"
+#include "ops/dense/synaptic_gate_kernel.hpp"
 
 namespace quarks::ops {
 namespace {
@@ -90,6 +91,32 @@ TEST(Allocations, GatedDenseAndMatMulRun) {
         allocations_per_run([&] { matmul.run(a.data(), a.data(), yy.data(), mscratch.data()); });
     // The matmul runs the packed GEMM on its scratch: nothing at all.
     EXPECT_EQ(matmul_per_run, 0.0);
+  });
+}
+
+TEST(Allocations, SynapticGateRunsAllocateNothing) {
+  tbb::task_arena arena(2);
+  arena.execute([] {
+    for (SynapticGateMode mode :
+         {SynapticGateMode::kSynapseMask, SynapticGateMode::kPerInput, SynapticGateMode::kFull}) {
+      SynapticGateConfig c;
+      c.m = 40;
+      c.k = 48;
+      c.n = 80;
+      c.mode = mode;
+      c.max_threads = 2;
+      const std::int64_t gate_size = mode == SynapticGateMode::kSynapseMask ? c.k * c.n
+                                     : mode == SynapticGateMode::kPerInput  ? c.m * c.k
+                                                                            : c.m * c.k * c.n;
+      const auto w = dense_test::random_values(c.k * c.n, 1);
+      const auto x = dense_test::random_values(c.m * c.k, 2);
+      const auto g = dense_test::random_values(gate_size, 3);
+      std::vector<float> y(static_cast<std::size_t>(c.m * c.n));
+      const SynapticGateKernel kernel(c, w.data());
+      dense_test::Scratch scratch(kernel.scratch_bytes());
+      EXPECT_EQ(allocations_per_run([&] { kernel.run(x.data(), g.data(), y.data(), scratch.data()); }), 0.0)
+          << "mode " << static_cast<int>(mode);
+    }
   });
 }
 
