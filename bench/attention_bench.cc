@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <random>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -17,6 +16,7 @@
 #include <tbb/task_arena.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "bench_values.hpp"
 #include "ops/attention/attention_kernel.hpp"
 #include "ops/attention/attention_simd.hpp"
 #include "quarks/quarks.hpp"
@@ -26,13 +26,7 @@ namespace {
 constexpr std::int64_t kHeads = 12;
 constexpr std::int64_t kHeadDim = 64;
 
-std::vector<float> random_values(std::size_t count, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(count);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using quarks::bench::random_values;
 
 void set_flops(benchmark::State& state, std::int64_t heads, std::int64_t q_len, std::int64_t kv_len, bool causal) {
   double flops = 4.0 * static_cast<double>(heads) * static_cast<double>(q_len) * static_cast<double>(kv_len) *

@@ -13,7 +13,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -21,6 +20,7 @@
 #include <tbb/task_arena.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "bench_values.hpp"
 #include "ops/dense/dense_kernel.hpp"
 #include "ops/dense/gated_dense_kernel.hpp"
 #include "ops/dense/matmul_kernel.hpp"
@@ -33,13 +33,7 @@ namespace {
 constexpr std::int64_t kK = 768;
 constexpr std::int64_t kN = 3072;
 
-std::vector<float> random_values(std::size_t count, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  std::vector<float> v(count);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using quarks::bench::random_values;
 
 // 64-byte-aligned scratch, as the kernels require.
 struct Scratch {

@@ -9,10 +9,10 @@
 
 #include <cstdint>
 #include <cstring>
-#include <random>
 #include <span>
 #include <vector>
 
+#include "bench_values.hpp"
 #include "ops/layout/layout_kernels.hpp"
 #include "ops/normalization/normalization_kernels.hpp"
 #include "ops/reduction/reduction_kernels.hpp"
@@ -20,11 +20,7 @@
 namespace {
 
 std::vector<float> random_values(std::size_t count, float lo, float hi) {
-  std::mt19937 rng(7);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> v(count);
-  for (float& x : v) x = dist(rng);
-  return v;
+  return quarks::bench::random_values(count, 7, lo, hi);
 }
 
 void set_bytes(benchmark::State& state, std::size_t elements) {

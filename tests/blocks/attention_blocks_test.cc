@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/test_util.hpp"
 #include "quarks/attention_blocks.hpp"
 #include "quarks/quarks.hpp"
 
@@ -25,13 +26,7 @@ namespace {
 constexpr double kRelTol = 1e-4;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-Tensor random_tensor(const Shape& shape, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  Tensor t(DType::kF32, shape);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  for (std::int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = dist(rng);
-  return t;
-}
+using test::random_tensor;
 
 // Columns [begin, begin + count) of a [rows, cols] matrix, or elements of a vector.
 Tensor columns(const Tensor& t, std::int64_t begin, std::int64_t count) {
@@ -345,17 +340,7 @@ TEST(AttentionBlocks, GatedAttentionAddsOneGateProductAndOneMultiply) {
 // ----- errors ----------------------------------------------------------------------------------------------
 
 TEST(AttentionBlocks, ErrorsNameTheBlockAndTheWeight) {
-  const auto expect_error = [](const std::function<void(GraphBuilder&)>& build, ErrorCode code,
-                               const std::string& what) {
-    GraphBuilder g;
-    try {
-      build(g);
-      ADD_FAILURE() << "no error, expected: " << what;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), code) << e.what();
-      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
-    }
-  };
+  const auto expect_error = test::expect_build_error;
   const MhaCase c{1, 4, 16, 2, 2, 8, 16};
   const MhaWeights w = random_mha(c, 1);
   MhaOptions o;

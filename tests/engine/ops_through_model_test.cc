@@ -1387,17 +1387,7 @@ TEST(OpsThroughModel, AttentionLongSequenceNeedsNoScoreBuffer) {
 }
 
 TEST(OpsThroughModel, AttentionErrorsNameTheNodeAndTheShapes) {
-  const auto expect_error = [](const std::function<void(GraphBuilder&)>& build, ErrorCode code,
-                               const std::string& what) {
-    GraphBuilder g;
-    try {
-      build(g);
-      ADD_FAILURE() << "no error, expected: " << what;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), code) << e.what();
-      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
-    }
-  };
+  const auto expect_error = test::expect_build_error;
   expect_error(
       [](GraphBuilder& g) {
         g.attention("attn", g.input("q", {2, 4, 5, 64}), g.input("k", {2, 4, 7, 32}), g.input("v", {2, 4, 7, 32}));
@@ -1599,17 +1589,7 @@ TEST(OpsThroughModel, AttentionQkvAfterAFusedProjectionWithSymbolicDims) {
 }
 
 TEST(OpsThroughModel, AttentionQkvErrorsNameTheNodeAndTheShapes) {
-  const auto expect_error = [](const std::function<void(GraphBuilder&)>& build, ErrorCode code,
-                               const std::string& what) {
-    GraphBuilder g;
-    try {
-      build(g);
-      ADD_FAILURE() << "no error, expected: " << what;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), code) << e.what();
-      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
-    }
-  };
+  const auto expect_error = test::expect_build_error;
   const auto options = [](int heads, int kv_heads) {
     AttentionOptions o;
     o.num_heads = heads;

@@ -1,9 +1,13 @@
 // Helpers for engine tests: random tensors, double-precision reference buffers, comparisons.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "quarks/quarks.hpp"
@@ -54,6 +58,20 @@ inline std::vector<double> matmul_ref(const float* a, const float* b, std::int64
     for (std::int64_t p = 0; p < k; ++p)
       for (std::int64_t j = 0; j < n; ++j) y[i * n + j] += static_cast<double>(a[i * k + p]) * b[p * n + j];
   return y;
+}
+
+/// Runs build(g) on a fresh GraphBuilder and expects it to throw quarks::Error with `code` and a message
+/// containing `what`.
+inline void expect_build_error(const std::function<void(GraphBuilder&)>& build, ErrorCode code,
+                               const std::string& what) {
+  GraphBuilder g;
+  try {
+    build(g);
+    ADD_FAILURE() << "no error, expected: " << what;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace quarks::test

@@ -7,6 +7,7 @@
 // {1, 3, 17, 64, 65, 200}, D in {1, 8, 64, 80}, both layouts, causal or not), the masks, key lengths, GQA
 // and the key split; each test asserts kTol = 2e-6.
 #include "ops/attention/attention_kernel.hpp"
+#include "common/highway_target_test.hpp"
 
 #include <gtest/gtest.h>
 #include <hwy/targets.h>
@@ -235,22 +236,8 @@ double check(const Problem& p, double* largest = nullptr) {
   return err / tolerance(ref);
 }
 
-class AttentionKernelTest : public ::testing::TestWithParam<std::int64_t> {
- protected:
-  void SetUp() override {
-    hwy::SetSupportedTargetsForTest(GetParam());
-    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  }
-  void TearDown() override {
-    hwy::SetSupportedTargetsForTest(0);
-    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  }
-};
-
-std::string target_name(const ::testing::TestParamInfo<std::int64_t>& info) { return hwy::TargetName(info.param); }
-
-INSTANTIATE_TEST_SUITE_P(Targets, AttentionKernelTest, ::testing::ValuesIn(hwy::SupportedAndGeneratedTargets()),
-                         target_name);
+class AttentionKernelTest : public test::HighwayTargetTest {};
+QUARKS_INSTANTIATE_ON_HIGHWAY_TARGETS(AttentionKernelTest);
 
 // ----- sizes, layouts, causal -------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
 // Also: the oneDNN backend, still used for bf16 and on CPUs with AVX-512, keeps passing the same checks,
 // and a packed run() allocates nothing.
 #include "ops/dense/packed_gemm.hpp"
+#include "common/highway_target_test.hpp"
 
 #include <gtest/gtest.h>
 #include <hwy/targets.h>
@@ -152,22 +153,8 @@ GatedDenseConfig gated_config(std::int64_t m, std::int64_t k, std::int64_t n, co
   return c;
 }
 
-class PackedGemmTest : public ::testing::TestWithParam<std::int64_t> {
- protected:
-  void SetUp() override {
-    hwy::SetSupportedTargetsForTest(GetParam());
-    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  }
-  void TearDown() override {
-    hwy::SetSupportedTargetsForTest(0);
-    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  }
-};
-
-std::string target_name(const ::testing::TestParamInfo<std::int64_t>& info) { return hwy::TargetName(info.param); }
-
-INSTANTIATE_TEST_SUITE_P(Targets, PackedGemmTest, ::testing::ValuesIn(hwy::SupportedAndGeneratedTargets()),
-                         target_name);
+class PackedGemmTest : public test::HighwayTargetTest {};
+QUARKS_INSTANTIATE_ON_HIGHWAY_TARGETS(PackedGemmTest);
 
 // gemm_tile on its own: W read with a row stride wider than n, x with one wider than k, c with one wider
 // than n; several N-tiles with a narrow last one; everything around the tiles in c must stay untouched.

@@ -10,6 +10,7 @@
 //   rms_norm     absolute error 4.6e-7, up to 1.3e-6 on SCALAR;
 //   outputs reach |y| ~ 8 (scale up to 1.5, bias up to 1), where an f32 ulp is 9.5e-7.
 #include "ops/normalization/normalization_kernels.hpp"
+#include "common/highway_target_test.hpp"
 
 #include <gtest/gtest.h>
 #include <hwy/targets.h>
@@ -136,22 +137,8 @@ double max_abs_error(const std::vector<float>& got, const std::vector<double>& r
 
 // ----- fixture: run each test on every compiled-and-supported Highway target ----------------------------
 
-class NormalizationTest : public ::testing::TestWithParam<std::int64_t> {
- protected:
-  void SetUp() override {
-    hwy::SetSupportedTargetsForTest(GetParam());
-    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  }
-  void TearDown() override {
-    hwy::SetSupportedTargetsForTest(0);
-    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  }
-};
-
-std::string target_name(const ::testing::TestParamInfo<std::int64_t>& info) { return hwy::TargetName(info.param); }
-
-INSTANTIATE_TEST_SUITE_P(Targets, NormalizationTest, ::testing::ValuesIn(hwy::SupportedAndGeneratedTargets()),
-                         target_name);
+class NormalizationTest : public test::HighwayTargetTest {};
+QUARKS_INSTANTIATE_ON_HIGHWAY_TARGETS(NormalizationTest);
 
 // ----- softmax ---------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@
 // double-accurate values, so each y carries ~3 f32 roundings: measured on this machine at most 1.4e-7 over
 // the sweep and at positions up to 2^31 - 1; kTol = 5e-7. (An f32 angle would be off by up to 4e-3 rad at
 // position 10^5, an output error of the same size.)
+#include "common/highway_target_test.hpp"
 #include "ops/positional/rope_kernels.hpp"
 
 #include <gtest/gtest.h>
@@ -77,22 +78,8 @@ std::vector<float> run(const RopeConfig& c, const std::vector<float>& x, std::in
   return y;
 }
 
-class RopeKernelTest : public ::testing::TestWithParam<std::int64_t> {
- protected:
-  void SetUp() override {
-    hwy::SetSupportedTargetsForTest(GetParam());
-    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  }
-  void TearDown() override {
-    hwy::SetSupportedTargetsForTest(0);
-    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-  }
-};
-
-std::string target_name(const ::testing::TestParamInfo<std::int64_t>& info) { return hwy::TargetName(info.param); }
-
-INSTANTIATE_TEST_SUITE_P(Targets, RopeKernelTest, ::testing::ValuesIn(hwy::SupportedAndGeneratedTargets()),
-                         target_name);
+class RopeKernelTest : public test::HighwayTargetTest {};
+QUARKS_INSTANTIATE_ON_HIGHWAY_TARGETS(RopeKernelTest);
 
 TEST_P(RopeKernelTest, SizeSweepBothLayouts) {
   // D = 2 (one pair), D/2 not a multiple of any vector width, and wide heads; S = 0 and 1 included.

@@ -1,0 +1,20 @@
+// Inputs for the microbenchmarks: reproducible uniform random floats.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace quarks::bench {
+
+/// `count` floats uniform in [lo, hi) from a Mersenne twister seeded with `seed`.
+inline std::vector<float> random_values(std::size_t count, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(count);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+}  // namespace quarks::bench
