@@ -6,6 +6,7 @@
 #include "engine/model_impl.hpp"
 #include "engine/op_registry.hpp"
 #include "engine/passes/passes.hpp"
+#include "ops/dense/packed_gemm.hpp"
 
 namespace quarks {
 
@@ -19,8 +20,19 @@ std::shared_ptr<const Plan> ModelImpl::plan_for(const std::vector<Shape>& input_
     if (p->input_shapes == input_shapes) return p;
   }
   // Built under the lock: two Sessions meeting a new shape at once build it once.
-  plans_.push_back(build_plan(graph, input_shapes, options, threads));
+  if (!weights_cache_) weights_cache_ = std::make_shared<ops::dense_detail::PackedWeightsCache>();
+  plans_.push_back(build_plan(graph, input_shapes, options, threads, weights_cache_.get()));
   return plans_.back();
+}
+
+std::size_t ModelImpl::plan_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return plans_.size();
+}
+
+std::size_t ModelImpl::packed_weight_sets() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return weights_cache_ ? weights_cache_->live_entries() : 0;
 }
 
 }  // namespace detail

@@ -40,6 +40,12 @@ class CompiledOp {
   virtual void run(const OpIO& io) const = 0;
 };
 
+}  // namespace quarks::detail
+namespace quarks::ops::dense_detail {
+class PackedWeightsCache;
+}  // namespace quarks::ops::dense_detail
+namespace quarks::detail {
+
 struct CompileContext {
   const Node& node;
   const GraphIR& graph;        ///< for constant data: graph.values[node.inputs[i]].data
@@ -47,6 +53,8 @@ struct CompileContext {
   std::span<const Shape> out;  ///< concrete output shapes
   int threads = 1;             ///< size of the arena the op will run in
   Precision precision = Precision::kF32;
+  /// The model's shared packed weights (its plans pack each constant once per layout), or null.
+  ops::dense_detail::PackedWeightsCache* weights_cache = nullptr;
 
   bool is_constant(std::size_t input) const { return graph.values[node.inputs[input]].kind == ValueKind::kConstant; }
   const float* constant_f32(std::size_t input) const { return graph.values[node.inputs[input]].data.f32(); }

@@ -59,8 +59,10 @@ struct Plan {
 
 /// Builds the plan for `input_shapes` (checked against the declared dims and symbols). Throws
 /// Error naming the input, the node or the cap that was exceeded.
+/// weights_cache (may be null) is handed to the ops that pack constant weights.
 std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape>& input_shapes,
-                                       const CompileOptions& options, int threads);
+                                       const CompileOptions& options, int threads,
+                                       ops::dense_detail::PackedWeightsCache* weights_cache = nullptr);
 
 /// Checks concrete input shapes against the graph's declared ones (fixed dims and shared symbols).
 void check_input_shapes(const GraphIR& g, const std::vector<Shape>& input_shapes);

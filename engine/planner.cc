@@ -115,7 +115,8 @@ void plan_state(const GraphIR& g, const std::vector<Shape>& shapes, Plan& plan) 
 }  // namespace
 
 std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape>& input_shapes,
-                                       const CompileOptions& options, int threads) {
+                                       const CompileOptions& options, int threads,
+                                       ops::dense_detail::PackedWeightsCache* weights_cache) {
   check_input_shapes(g, input_shapes);
   auto plan = std::make_shared<Plan>();
   plan->input_shapes = input_shapes;
@@ -129,7 +130,7 @@ std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape
     out.clear();
     for (ValueId v : n.inputs) in.push_back(shapes[v]);
     for (ValueId v : n.outputs) out.push_back(shapes[v]);
-    CompileContext ctx{n, g, in, out, threads, options.precision};
+    CompileContext ctx{n, g, in, out, threads, options.precision, weights_cache};
     try {
       plan->ops.push_back(schema_of(n.op).compile(ctx));
     } catch (const Error& e) {  // kernels don't know the node: say which one failed

@@ -90,7 +90,10 @@ struct DenseKernel::Impl {
     validate_activation(c.activation, "dense");
     if (use_packed_gemm(c)) {
       grid = gemm_grid(c);
-      packed = dense_detail::PackedWeights(grid, c.k, w, c.n, bias);
+      const auto pack = [&] { return dense_detail::PackedWeights(grid, c.k, w, c.n, bias); };
+      packed = c.weights_cache != nullptr
+                   ? c.weights_cache->get({.w1 = w, .b1 = bias, .k = c.k, .n = c.n, .cols = grid.cols}, pack)
+                   : std::make_shared<const dense_detail::PackedWeights>(pack());
       task_bytes = dense_detail::gemm_pack_bytes(c.k);
       return;
     }
@@ -108,8 +111,8 @@ struct DenseKernel::Impl {
     tile.rows = t.rows;
     tile.k = config.k;
     tile.cols = t.cols;
-    tile.panels = packed.panels(t.n_tile);
-    tile.bias = packed.bias(t.n_tile);
+    tile.panels = packed->panels(t.n_tile);
+    tile.bias = packed->bias(t.n_tile);
     tile.c = y + t.row0 * config.n + t.col0;
     tile.ldc = config.n;
     tile.act = config.activation.kind == ActivationKind::kIdentity ? nullptr : &config.activation;
@@ -138,8 +141,8 @@ struct DenseKernel::Impl {
 
   DenseConfig config;
   dense_detail::TileGrid grid;
-  dense_detail::PackedWeights packed;                      // packed-GEMM path
-  std::optional<dense_detail::PackedTiledMatmul> product;  // oneDNN path
+  std::shared_ptr<const dense_detail::PackedWeights> packed;  // packed-GEMM path
+  std::optional<dense_detail::PackedTiledMatmul> product;     // oneDNN path
   bool activation_fused = false;
   std::size_t src_buffer_bytes = 0;  // per task: the bf16 copy of one block of x
   std::size_t task_bytes = 0;        // per task: packed block of x, or src buffer + oneDNN scratchpad

@@ -18,6 +18,10 @@
 
 namespace quarks::ops {
 
+namespace dense_detail {
+class PackedWeightsCache;
+}  // namespace dense_detail
+
 /// Which f32 product a dense kernel runs. kAuto: the Highway GEMM on prepacked panels
 /// (ops/dense/packed_gemm.hpp) where oneDNN has no brgemm (CPUs without AVX-512), oneDNN elsewhere.
 /// bf16 weights always run on oneDNN. The explicit choices exist for benchmarks and tests.
@@ -31,6 +35,9 @@ struct DenseConfig {
   bool bf16_weights = false;                   ///< store W in bf16 and multiply in bf16 (f32 accumulate, f32 x and y)
   int max_threads = 1;                         ///< threads the caller's arena has; decides the tiling
   DenseBackend backend = DenseBackend::kAuto;  ///< f32 product (ignored for bf16 weights)
+  /// Packed-GEMM weights are taken from (and left in) this cache when given, so that kernels built from
+  /// the same constant weights share one packed copy (packed_gemm.hpp); null: the kernel packs its own.
+  dense_detail::PackedWeightsCache* weights_cache = nullptr;
 };
 
 /// y[m,n] = act(x[m,k]·W[k,n] + b[n]). Construction prepacks W (row-major f32 [k,n]) and b (f32 [n],

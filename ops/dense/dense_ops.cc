@@ -102,6 +102,7 @@ std::unique_ptr<CompiledOp> compile_dense(const CompileContext& ctx) {
   cfg.activation = a.f;
   cfg.bf16_weights = ctx.precision == Precision::kBF16;
   cfg.max_threads = ctx.threads;
+  cfg.weights_cache = ctx.weights_cache;
   return std::make_unique<KernelOp<ops::DenseKernel>>(cfg, ctx.constant_f32(1),
                                                       a.has_bias ? ctx.constant_f32(2) : nullptr);
 }
@@ -129,6 +130,7 @@ std::unique_ptr<CompiledOp> compile_gated_dense(const CompileContext& ctx) {
   cfg.g = a.g;
   cfg.bf16_weights = ctx.precision == Precision::kBF16;
   cfg.max_threads = ctx.threads;
+  cfg.weights_cache = ctx.weights_cache;
   const float* b1 = a.has_bias1 ? ctx.constant_f32(3) : nullptr;
   const float* b2 = a.has_bias2 ? ctx.constant_f32(a.has_bias1 ? 4 : 3) : nullptr;
   return std::make_unique<KernelOp<ops::GatedDenseKernel>>(cfg, ctx.constant_f32(1), b1, ctx.constant_f32(2), b2);

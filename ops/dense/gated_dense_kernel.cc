@@ -100,14 +100,18 @@ struct GatedDenseKernel::Impl {
         packed_gemm ? dense_detail::plan_tile_grid(c.m, c.n, tasks, kGemmMaxTileCols, dense_detail::kGemmMc)
                     : dense_detail::plan_tile_grid(c.m, c.n, tasks, kMaxTileCols, kMaxBlockRows);
     grid = dense_detail::doubled_columns(out_grid);
-    const Interleaved weights = interleave(out_grid, c.k, w1, b1, w2, b2);
     std::size_t pack_bytes = 0;
     if (packed_gemm) {
-      packed = dense_detail::PackedWeights(grid, c.k, weights.w.data(), 2 * c.n,
+      const auto pack = [&] {
+        const Interleaved weights = interleave(out_grid, c.k, w1, b1, w2, b2);
+        return dense_detail::PackedWeights(grid, c.k, weights.w.data(), 2 * c.n,
                                            weights.bias.empty() ? nullptr : weights.bias.data());
+      };
+      packed = c.weights_cache != nullptr ? c.weights_cache->get({w1, b1, w2, b2, c.k, c.n, out_grid.cols}, pack)
+                                          : std::make_shared<const dense_detail::PackedWeights>(pack());
       pack_bytes = dense_detail::gemm_pack_bytes(c.k);
     } else {
-      product.emplace(make_product(c, out_grid, weights));
+      product.emplace(make_product(c, out_grid, interleave(out_grid, c.k, w1, b1, w2, b2)));
       pack_bytes = product->scratchpad_bytes();
     }
     src_buffer_bytes = config.bf16_weights ? align64(static_cast<std::size_t>(grid.block_rows * c.k) * 2) : 0;
@@ -140,8 +144,8 @@ struct GatedDenseKernel::Impl {
         tile.rows = rows;
         tile.k = config.k;
         tile.cols = t.cols;
-        tile.panels = packed.panels(t.n_tile);
-        tile.bias = packed.bias(t.n_tile);
+        tile.panels = packed->panels(t.n_tile);
+        tile.bias = packed->bias(t.n_tile);
         tile.c = block;
         tile.ldc = grid.cols;
         tile.pack = reinterpret_cast<float*>(scratchpad);
@@ -155,12 +159,12 @@ struct GatedDenseKernel::Impl {
   }
 
   GatedDenseConfig config;
-  dense_detail::TileGrid grid;                             // product grid: N-tile j is [W1 tile j | W2 tile j]
-  dense_detail::PackedWeights packed;                      // packed-GEMM path
-  std::optional<dense_detail::PackedTiledMatmul> product;  // oneDNN path
-  std::size_t src_buffer_bytes = 0;                        // per task: the bf16 copy of one block of x
-  std::size_t block_buffer_bytes = 0;                      // per task: one block of the product, [block_rows, 2·cols]
-  std::size_t task_bytes = 0;                              // ... plus the packed block of x or the oneDNN scratchpad
+  dense_detail::TileGrid grid;                                // product grid: N-tile j is [W1 tile j | W2 tile j]
+  std::shared_ptr<const dense_detail::PackedWeights> packed;  // packed-GEMM path
+  std::optional<dense_detail::PackedTiledMatmul> product;     // oneDNN path
+  std::size_t src_buffer_bytes = 0;                           // per task: the bf16 copy of one block of x
+  std::size_t block_buffer_bytes = 0;  // per task: one block of the product, [block_rows, 2·cols]
+  std::size_t task_bytes = 0;          // ... plus the packed block of x or the oneDNN scratchpad
 };
 
 GatedDenseKernel::GatedDenseKernel(const GatedDenseConfig& config, const float* w1, const float* b1, const float* w2,

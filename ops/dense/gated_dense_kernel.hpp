@@ -24,6 +24,8 @@ struct GatedDenseConfig {
   bool bf16_weights = false;  ///< store W1, W2 in bf16 and multiply in bf16 (f32 accumulate, f32 x and y)
   int max_threads = 1;        ///< threads the caller's arena has; decides the tiling
   DenseBackend backend = DenseBackend::kAuto;  ///< f32 product (ignored for bf16 weights)
+  /// As DenseConfig::weights_cache: packed-GEMM weights shared with other kernels of the same owner.
+  dense_detail::PackedWeightsCache* weights_cache = nullptr;
 };
 
 /// y[m,n] = f(x[m,k]·W1[k,n] + b1[n]) ⊙ g(x·W2[k,n] + b2[n]). W1, W2 row-major f32 [k,n]; b1, b2 f32

@@ -314,6 +314,23 @@ PackedWeights::PackedWeights(const TileGrid& grid, std::int64_t k, const float* 
   }
 }
 
+std::shared_ptr<const PackedWeights> PackedWeightsCache::get(const Key& key,
+                                                             const std::function<PackedWeights()>& make) {
+  // Packing happens under the lock: two plans compiled at once pack a shared layout once.
+  const std::lock_guard<std::mutex> lock(mutex_);
+  if (auto entry = entries_[key].lock()) return entry;
+  std::erase_if(entries_, [](const auto& e) { return e.second.expired(); });
+  auto entry = std::make_shared<const PackedWeights>(make());
+  entries_[key] = entry;
+  return entry;
+}
+
+std::size_t PackedWeightsCache::live_entries() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<std::size_t>(
+      std::count_if(entries_.begin(), entries_.end(), [](const auto& e) { return !e.second.expired(); }));
+}
+
 std::size_t gemm_pack_bytes(std::int64_t k) noexcept {
   const std::int64_t lda = std::min(k, kGemmKc) + kGemmPanel;
   return static_cast<std::size_t>(kGemmMc * lda) * sizeof(float) / 64 * 64 + 64;

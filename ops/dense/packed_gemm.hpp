@@ -21,8 +21,13 @@
 //     m = 16: 146 vs 122.
 #pragma once
 
+#include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include <hwy/aligned_allocator.h>
 
@@ -67,6 +72,27 @@ class PackedWeights {
  private:
   std::int64_t panels_per_tile_ = 0, tile_floats_ = 0;
   hwy::AlignedFreeUniquePtr<float[]> data_, bias_;
+};
+
+/// Packed weights shared by the kernels of one owner — a Model, whose plans for different input shapes
+/// pack the same constants the same way: one copy instead of one per plan. Entries are keyed by the
+/// source pointers and the layout, and live while a kernel holds them. The owner guarantees that the
+/// sources stay alive and unchanged while the cache is in use (a Model's constants do). Thread-safe.
+class PackedWeightsCache {
+ public:
+  struct Key {
+    const float *w1 = nullptr, *b1 = nullptr, *w2 = nullptr, *b2 = nullptr;  ///< sources (2: gated dense)
+    std::int64_t k = 0, n = 0, cols = 0;                                     ///< layout: k, n, N-tile width
+    auto operator<=>(const Key&) const = default;
+  };
+  /// The entry for `key`, or make() stored as it.
+  std::shared_ptr<const PackedWeights> get(const Key& key, const std::function<PackedWeights()>& make);
+  /// Entries some kernel still holds.
+  std::size_t live_entries() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<Key, std::weak_ptr<const PackedWeights>> entries_;
 };
 
 /// One product tile: c[rows, cols] = act(x[rows, k]·W_tile + bias).

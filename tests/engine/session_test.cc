@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/allocation_counter.hpp"
+#include "engine/model_impl.hpp"
 #include "engine/test_util.hpp"
 #include "ops/dense/packed_gemm.hpp"
 
@@ -98,6 +99,20 @@ TEST(Session, DenseModelAllocatesNothingAfterTheFirstRunBesidesOneDnnArgumentMap
     EXPECT_LE(n, 200);
   }
   for (long n : allocations_per_run(dense_model(), {{"x", {150, 64}}}, 2)) EXPECT_LE(n, packed ? 0 : 200);
+}
+
+TEST(Session, PlansForNewShapesShareThePackedWeights) {
+  // dense_model has two weighted products after fusion (gated dense up/gate, dense down): on CPUs where
+  // they run the packed GEMM, every plan uses the same two packed copies.
+  const Model model = compile(dense_model(), CompileOptions{.threads = 2});
+  Session session(model);
+  for (std::int64_t rows : {150, 7, 300}) {
+    const Tensor x = random_tensor({rows, 64}, 4);
+    const Tensor y = session.run({{"x", x}}).at("y");
+    EXPECT_EQ(std::memcmp(y.data(), Session(model).run({{"x", x}}).at("y").data(), y.bytes()), 0) << rows;
+  }
+  EXPECT_EQ(model.impl().plan_count(), 3u);
+  EXPECT_EQ(model.impl().packed_weight_sets(), ops::dense_detail::prefer_packed_gemm() ? 2u : 0u);
 }
 
 TEST(Session, ReplansWhenShapesChangeAndBack) {
