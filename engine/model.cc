@@ -1,4 +1,5 @@
 // compile() and Model: validate, optimise, and (for fixed input shapes) plan ahead of the first run.
+#include <algorithm>
 #include <sstream>
 
 #include <oneapi/tbb/info.h>
@@ -16,12 +17,18 @@ namespace detail {
 
 std::shared_ptr<const Plan> ModelImpl::plan_for(const std::vector<Shape>& input_shapes) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& p : plans_) {
-    if (p->input_shapes == input_shapes) return p;
+  // plans_ is kept in order of use, most recent last.
+  for (auto it = plans_.begin(); it != plans_.end(); ++it) {
+    if ((*it)->input_shapes == input_shapes) {
+      std::rotate(it, it + 1, plans_.end());
+      return plans_.back();
+    }
   }
   // Built under the lock: two Sessions meeting a new shape at once build it once.
   if (!weights_cache_) weights_cache_ = std::make_shared<ops::dense_detail::PackedWeightsCache>();
-  plans_.push_back(build_plan(graph, input_shapes, options, threads, weights_cache_.get()));
+  std::shared_ptr<const Plan> plan = build_plan(graph, input_shapes, options, threads, weights_cache_.get());
+  if (plans_.size() >= options.max_plans) plans_.erase(plans_.begin(), plans_.end() - (options.max_plans - 1));
+  plans_.push_back(std::move(plan));
   return plans_.back();
 }
 
@@ -41,6 +48,9 @@ Model compile(const Graph& graph, const CompileOptions& options) {
   if (options.threads < 0) {
     throw Error(ErrorCode::kInvalidArgument, "CompileOptions.threads is " + std::to_string(options.threads) +
                                                  "; use 0 for all hardware threads or a positive count");
+  }
+  if (options.max_plans < 1) {
+    throw Error(ErrorCode::kInvalidArgument, "CompileOptions.max_plans is 0; a Model needs room for at least 1 plan");
   }
   auto impl = std::make_shared<detail::ModelImpl>();
   impl->graph = graph.ir();  // constants share their storage with the Graph

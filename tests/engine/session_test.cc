@@ -115,6 +115,41 @@ TEST(Session, PlansForNewShapesShareThePackedWeights) {
   EXPECT_EQ(model.impl().packed_weight_sets(), ops::dense_detail::prefer_packed_gemm() ? 2u : 0u);
 }
 
+TEST(Session, ModelKeepsAtMostMaxPlansDroppingTheLeastRecentlyLookedUp) {
+  const Model model = compile(elementwise_model(), CompileOptions{.threads = 1, .max_plans = 2});
+  Session s(model);
+  Session other(model);
+  const Tensor a = random_tensor({96}, 2);
+  const auto run = [&](Session& session, std::int64_t rows) {
+    const Tensor x = random_tensor({rows, 96}, static_cast<std::uint32_t>(rows));
+    const Tensor y = session.run({{"x", x}, {"a", a}}).at("y");
+    EXPECT_EQ(y.shape(), (Shape{rows, 12, 8}));
+    return y;
+  };
+  const auto plan_of = [&](std::int64_t rows) { return model.impl().plan_for({Shape{rows, 96}, Shape{96}}); };
+  const Tensor first = run(s, 5);
+  const auto plan5 = plan_of(5);
+  run(other, 9);
+  const auto plan9 = plan_of(9);
+  run(other, 5);  // other looks 5 up again: 5 is now the most recent, 9 goes first
+  run(other, 13);
+  EXPECT_EQ(model.impl().plan_count(), 2u);
+  // 5 was kept (the same plan, the same results); 9 was dropped and is rebuilt on demand.
+  EXPECT_EQ(plan_of(5).get(), plan5.get());
+  EXPECT_NE(plan_of(9).get(), plan9.get());
+  const Tensor again = run(s, 5);
+  EXPECT_EQ(std::memcmp(again.data(), first.data(), first.bytes()), 0);
+  run(other, 9);
+  EXPECT_EQ(model.impl().plan_count(), 2u);
+  try {
+    compile(elementwise_model(), CompileOptions{.max_plans = 0});
+    ADD_FAILURE() << "max_plans = 0 accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("max_plans"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Session, ReplansWhenShapesChangeAndBack) {
   Model model = compile(elementwise_model());
   Session s(model);
