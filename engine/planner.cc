@@ -172,6 +172,17 @@ std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape
     if (g.values[v].kind == ValueKind::kConstant) plan->locations[v] = {ValueLocation::Kind::kConstant, 0, v};
   }
   plan_state(g, shapes, *plan);
+  if (options.max_state_bytes && plan->state_bytes > options.max_state_bytes) {
+    std::string caches;
+    for (std::size_t c = 0; c < g.caches.size(); ++c) {
+      caches += (caches.empty() ? "'" : ", '") + g.caches[c].name + "' (batch " +
+                std::to_string(plan->caches[c].batch) + ", max_len " + std::to_string(g.caches[c].max_len) + ")";
+    }
+    throw Error(
+        ErrorCode::kResourceExhausted,
+        "the KV caches " + caches + " need " + std::to_string(plan->state_bytes) +
+            " bytes of Session state, above the cap max_state_bytes = " + std::to_string(options.max_state_bytes));
+  }
   for (const Node& n : g.nodes) {
     const OpSchema& s = schema_of(n.op);
     const ValueId y = n.outputs[0];

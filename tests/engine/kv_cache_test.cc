@@ -307,6 +307,21 @@ TEST(KvCache, OverflowThrowsBeforeWritingAndNamesEverything) {
   EXPECT_EQ(fresh.cache_length(), 0);
 }
 
+TEST(KvCache, StateAboveTheCapIsAnErrorBeforeAllocation) {
+  // cache_model(8): Hkv heads of kD floats, 8 positions, keys and values; batch 2 needs twice batch 1.
+  const std::size_t batch1 = 2 * sizeof(float) * static_cast<std::size_t>(kHkv * 8 * kD);
+  CompileOptions co;
+  co.max_state_bytes = batch1 + 1024;  // room for batch 1 (plus the lengths and alignment), not 2
+  Model model = compile(cache_model(8), co);
+  Session one(model);
+  run_step(one, make_step(1, 3, 80));
+  EXPECT_GE(one.state_bytes(), batch1);
+  Session two(model);
+  expect_error([&] { run_step(two, make_step(2, 3, 90)); }, ErrorCode::kResourceExhausted,
+               {"KV caches 'cache' (batch 2, max_len 8)", "max_state_bytes = " + std::to_string(batch1 + 1024)});
+  EXPECT_EQ(two.state_bytes(), 0u);
+}
+
 TEST(KvCache, BatchIsFixedUntilResetAndResetStartsAgain) {
   Model model = compile(cache_model());
   Session session(model);
