@@ -1,23 +1,29 @@
 #!/usr/bin/python3
-"""quarks beside ONNX Runtime (onnxruntime-node, CPU) on the same ONNX files and the same inputs.
+"""quarks beside its peers, ONNX Runtime (onnxruntime-node, CPU) and PyTorch, on the same models and inputs.
 
 For each model of make_models.py and each thread count:
-  1. agreement: quarks-run and ort_run.js run the model on the same random inputs (uniform in [-1, 1],
-     fixed seed); every output must agree to max|quarks - ORT| <= tolerance * max|ORT| (1e-4);
-  2. timing, interleaved: --rounds rounds of (quarks-bench --model, then ort_run.js), each a fresh
-     process that compiles / creates its session, warms up and reports the median of --iters runs
-     (quarks: steady_clock around Session::run into preallocated outputs; ORT: its profiler's
-     model_run durations, so Node's copies are left out). The iteration count is calibrated per
-     model and thread count so that one measurement takes about --target-ms.
-Prints a table (medians over rounds of each engine's p50, the median of the per-round ratios
-quarks/ORT — below 1 means quarks is faster — with its range, and best/best: the fastest quarks round
-over the fastest ORT round, which other work on a shared machine disturbs least) and writes the same,
+  1. agreement: quarks-run and every peer run the model once on the same random inputs (uniform in
+     [-1, 1], fixed seed); every output must agree to max|quarks - peer| <= tolerance * max|peer| (1e-4);
+  2. timing, interleaved: --rounds rounds of (quarks-bench --model, then each peer; the order rotates
+     by one engine every round), each a fresh process that compiles / creates its session, warms up and
+     reports the median of --iters runs (quarks: steady_clock around Session::run into preallocated
+     outputs; ORT: its profiler's model_run durations, so Node's copies are left out; PyTorch:
+     time.perf_counter around the module's forward call under torch.inference_mode). The iteration
+     count is calibrated per model and thread count so that one quarks measurement takes about
+     --target-ms; every engine runs the same count.
+Peers (--peers): "ort" is ONNX Runtime on the ONNX file (ort_run.js); "torch" is the PyTorch module the
+ONNX file was exported from, with the same weights (torch_run.py, --torch-mode eager or mkldnn).
+Prints a table (medians over rounds of each engine's p50; per peer the median of the per-round ratios
+quarks/peer — below 1 means quarks is faster — with its range, and best/best: the fastest quarks round
+over the peer's fastest round, which other work on a shared machine disturbs least) and writes the same,
 with every round, as JSON (--json).
 
-Needs: a release build (quarks-bench, quarks-run), Debian's python3-numpy python3-torch python3-onnx
-nodejs npm, and `ONNXRUNTIME_NODE_INSTALL=skip npm ci` in bench/peers. See bench/README.md.
+Needs: a release build (quarks-bench, quarks-run), Debian's python3-numpy python3-torch python3-onnx,
+and for the "ort" peer nodejs npm and `ONNXRUNTIME_NODE_INSTALL=skip npm ci` in bench/peers.
+See bench/peers/README.md.
 
 Usage (repository root):  /usr/bin/python3 bench/peers/compare.py [--build build/release] [--threads 1,2]
+                              [--peers ort,torch] [--only swiglu_mlp] [--rounds 5] [--json FILE]
 """
 
 import argparse
@@ -70,16 +76,26 @@ def cpu_name():
     return platform.processor() or "unknown"
 
 
+PEERS = {"ort": "ONNX Runtime", "torch": "PyTorch"}  # --peers names and their display names
+SHORT = {"quarks": "quarks", "ort": "ORT", "torch": "torch"}  # table column names
+
+
 class Tools:
-    def __init__(self, build):
+    """The commands of quarks and of the peers, all timing one ONNX model file on .npy inputs."""
+
+    def __init__(self, build, peers, torch_mode):
         self.bench = os.path.join(build, "tools", "quarks-bench")
         self.run = os.path.join(build, "tools", "quarks-run", "quarks-run")
         for exe in (self.bench, self.run):
             if not os.access(exe, os.X_OK):
                 fail(f"{exe} not found: build quarks first (cmake --preset release && cmake --build --preset release)")
-        if not os.path.isdir(os.path.join(HERE, "node_modules", "onnxruntime-node")):
-            fail(f"onnxruntime-node is not installed: run (cd {HERE} && ONNXRUNTIME_NODE_INSTALL=skip npm ci)")
-        self.ort = ["node", os.path.join(HERE, "ort_run.js")]
+        self.peer_cmd = {}
+        if "ort" in peers:
+            if not os.path.isdir(os.path.join(HERE, "node_modules", "onnxruntime-node")):
+                fail(f"onnxruntime-node is not installed: run (cd {HERE} && ONNXRUNTIME_NODE_INSTALL=skip npm ci)")
+            self.peer_cmd["ort"] = ["node", os.path.join(HERE, "ort_run.js")]
+        if "torch" in peers:
+            self.peer_cmd["torch"] = [sys.executable, os.path.join(HERE, "torch_run.py"), "--mode", torch_mode]
 
     def quarks_outputs(self, model, inputs, threads, out_dir):
         run([self.run, model, "--output-dir", out_dir, "--threads", str(threads)] + input_args(inputs), "quarks-run")
@@ -95,13 +111,14 @@ class Tools:
         j = json.loads(out)
         return j["runs"][0]["p50_ms"], j.get("flops", 0), j["quarks_version"]
 
-    def ort_run(self, model, inputs, threads, warmup, iters, out_dir=None, optimized=None):
-        cmd = self.ort + [model, "--threads", str(threads), "--warmup", str(warmup), "--iters", str(iters)]
+    def peer_run(self, peer, model, inputs, threads, warmup, iters, out_dir=None, optimized=None):
+        """Runs a peer's runner (same options for all); its JSON summary. optimized: ORT only."""
+        cmd = self.peer_cmd[peer] + [model, "--threads", str(threads), "--warmup", str(warmup), "--iters", str(iters)]
         if out_dir:
             cmd += ["--output-dir", out_dir]
-        if optimized:
+        if optimized and peer == "ort":
             cmd += ["--optimized-model", optimized]
-        return json.loads(run(cmd + input_args(inputs), "ort_run.js"))
+        return json.loads(run(cmd + input_args(inputs), PEERS[peer]))
 
 
 def input_args(inputs):
@@ -122,20 +139,20 @@ def make_inputs(spec, folder):
     return paths
 
 
-def agreement(quarks_dir, ort_dir):
-    """max |quarks - ORT| / max |ORT| over the outputs ORT wrote."""
+def agreement(quarks_dir, peer_dir):
+    """max |quarks - peer| / max |peer| over the outputs the peer wrote (the worst output)."""
     worst = {"max_abs_diff": 0.0, "scale": 0.0, "rel": 0.0}
-    names = sorted(f for f in os.listdir(ort_dir) if f.endswith(".npy"))
+    names = sorted(f for f in os.listdir(peer_dir) if f.endswith(".npy")) if os.path.isdir(peer_dir) else []
     if not names:
-        fail(f"ORT wrote no outputs to {ort_dir}")
+        fail(f"the peer wrote no outputs to {peer_dir}")
     for f in names:
         q_path = os.path.join(quarks_dir, f)
         if not os.path.exists(q_path):
             fail(f"quarks wrote no {f} (it wrote {sorted(os.listdir(quarks_dir))})")
-        q, o = np.load(q_path).astype(np.float64), np.load(os.path.join(ort_dir, f)).astype(np.float64)
-        if q.shape != o.shape:
-            fail(f"{f}: quarks gives shape {q.shape}, ORT {o.shape}")
-        diff, scale = float(np.max(np.abs(q - o))), float(np.max(np.abs(o)))
+        q, p = np.load(q_path).astype(np.float64), np.load(os.path.join(peer_dir, f)).astype(np.float64)
+        if q.shape != p.shape:
+            fail(f"{f}: quarks gives shape {q.shape}, the peer {p.shape} ({peer_dir})")
+        diff, scale = float(np.max(np.abs(q - p))), float(np.max(np.abs(p)))
         rel = diff / scale if scale > 0 else diff
         if rel >= worst["rel"]:
             worst = {"max_abs_diff": diff, "scale": scale, "rel": rel}
@@ -159,24 +176,117 @@ def quarks_op_counts(described):
     return dict(sorted(counts.items()))
 
 
+def peer_version(peer, result):
+    if peer == "ort":
+        return result["ort_version"]
+    return f"{result['torch_version']} ({result['mode']}, BLAS {result['blas']}, weights from {result['weights']})"
+
+
+def check_agreement(tools, peers, model, inputs, threads, work, tolerance, optimized):
+    """Runs quarks and every peer once; {peer: agreement} and {peer: version}."""
+    q_dir = os.path.join(work, f"quarks_t{threads}")
+    tools.quarks_outputs(model, inputs, threads, q_dir)
+    agree, versions = {}, {}
+    for peer in peers:
+        p_dir = os.path.join(work, f"{peer}_t{threads}")
+        result = tools.peer_run(peer, model, inputs, threads, 0, 1, out_dir=p_dir, optimized=optimized)
+        versions[peer] = peer_version(peer, result)
+        agree[peer] = agreement(q_dir, p_dir)
+        agree[peer]["ok"] = agree[peer]["rel"] < tolerance
+    return agree, versions
+
+
+def timed_rounds(tools, peers, model, inputs, threads, warmup, iters, rounds):
+    """Interleaved rounds; each round's order is the engines rotated by the round number. A list of
+    {"quarks_p50_ms", "<peer>_p50_ms", "<peer>_ratio" (quarks/peer), ...} and (flops, quarks version)."""
+    engines = ["quarks"] + peers
+    per_round, flops, version = [], 0, "?"
+    for r in range(rounds):
+        shift = r % len(engines)
+        entry = {}
+        for engine in engines[shift:] + engines[:shift]:
+            if engine == "quarks":
+                entry["quarks_p50_ms"], flops, version = tools.quarks_time(model, inputs, threads, warmup, iters)
+            else:
+                result = tools.peer_run(engine, model, inputs, threads, warmup, iters)
+                entry[f"{engine}_p50_ms"] = result["p50_ms"]
+                if "wall_p50_ms" in result:
+                    entry[f"{engine}_wall_p50_ms"] = result["wall_p50_ms"]
+        for peer in peers:
+            entry[f"{peer}_ratio"] = entry["quarks_p50_ms"] / entry[f"{peer}_p50_ms"]
+        entry["order"] = engines[shift:] + engines[:shift]
+        per_round.append(entry)
+        print(".", end="", flush=True)
+    return per_round, flops, version
+
+
+def summarise(per_round, peers, agree):
+    """Medians over the rounds: quarks' p50 and, per peer, its p50 and the ratios quarks/peer."""
+    quarks = [r["quarks_p50_ms"] for r in per_round]
+    row = {"quarks_p50_ms": statistics.median(quarks), "peers": {}}
+    for peer in peers:
+        times = [r[f"{peer}_p50_ms"] for r in per_round]
+        ratios = [r[f"{peer}_ratio"] for r in per_round]
+        row["peers"][peer] = {
+            "p50_ms": statistics.median(times), "ratio": statistics.median(ratios), "ratio_min": min(ratios),
+            "ratio_max": max(ratios), "ratio_of_best": min(quarks) / min(times), "agreement": agree[peer]}
+    return row
+
+
+def print_table(rows, peers):
+    cols = [f"{'model':<16} {'threads':>7} {'quarks ms':>10}"]
+    for peer in peers:
+        s = SHORT[peer]
+        cols.append(f"{s + ' ms':>10} {'q/' + s:>8} {'(min-max)':>11} {'best/best':>9}")
+    cols.append(f"{'quarks GF/s':>11}" + "".join(f" {SHORT[p] + ' GF/s':>10}" for p in peers))
+    cols.append("rel diff " + " ".join(f"{SHORT[p]:>7}" for p in peers))
+    header = " | ".join(cols)
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        gf = lambda ms: f"{r['flops'] / ms / 1e6:.1f}" if r["flops"] > 0 else "-"  # noqa: E731
+        line = [f"{r['model']:<16} {r['threads']:>7} {r['quarks_p50_ms']:>10.3f}"]
+        for peer in peers:
+            p = r["peers"][peer]
+            line.append(f"{p['p50_ms']:>10.3f} {p['ratio']:>8.2f} {p['ratio_min']:>5.2f}-{p['ratio_max']:<5.2f} "
+                        f"{p['ratio_of_best']:>9.2f}")
+        line.append(f"{gf(r['quarks_p50_ms']):>11}" + "".join(f" {gf(r['peers'][p]['p50_ms']):>10}" for p in peers))
+        diffs = " ".join(f"{r['peers'][p]['agreement']['rel']:>7.1e}" for p in peers)
+        bad = [SHORT[p] for p in peers if not r["peers"][p]["agreement"]["ok"]]
+        line.append(f"{'':9}{diffs}" + (f" DISAGREE ({', '.join(bad)})" if bad else ""))
+        print(" | ".join(line))
+
+
+def parse_peers(text):
+    peers = [p for p in text.split(",") if p]
+    unknown = [p for p in peers if p not in PEERS]
+    if unknown or not peers or len(set(peers)) != len(peers):
+        fail(f"--peers '{text}': give distinct names among {', '.join(PEERS)}")
+    return peers
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", default=os.path.join(ROOT, "build", "release"), help="quarks build folder")
     parser.add_argument("--models", default=os.path.join(HERE, "models"), help="folder of make_models.py's output")
     parser.add_argument("--only", default="", help="comma-separated model names (default: all)")
+    parser.add_argument("--peers", default="ort,torch", help="comma-separated peers among: ort, torch")
+    parser.add_argument("--torch-mode", choices=("mkldnn", "eager"), default="eager",
+                        help="PyTorch peer: nn.Linear through oneDNN (torch.utils.mkldnn) or plain eager")
     parser.add_argument("--threads", default="1,2", help="thread counts, e.g. 1,2")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (>= 1)")
-    parser.add_argument("--target-ms", type=float, default=1500, help="time one measurement should take")
+    parser.add_argument("--target-ms", type=float, default=1500, help="time one quarks measurement should take")
     parser.add_argument("--min-iters", type=int, default=10)
     parser.add_argument("--max-iters", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=5, help="untimed runs before each measurement")
-    parser.add_argument("--tolerance", type=float, default=1e-4, help="max |quarks - ORT| / max |ORT|")
+    parser.add_argument("--tolerance", type=float, default=1e-4, help="max |quarks - peer| / max |peer|")
     parser.add_argument("--json", default=None, help="JSON results file (default: bench/peers/results/DATE.json)")
     args = parser.parse_args()
     if args.rounds < 1:
         fail("--rounds must be >= 1")
+    peers = parse_peers(args.peers)
     threads = [int(t) for t in args.threads.split(",")]
-    tools = Tools(os.path.abspath(args.build))
+    tools = Tools(os.path.abspath(args.build), peers, args.torch_mode)
 
     manifest_path = os.path.join(args.models, "models.json")
     if not os.path.exists(manifest_path):
@@ -196,78 +306,59 @@ def main():
         entry = manifest[name]
         model = os.path.join(args.models, entry["file"])
         inputs = make_inputs(entry["inputs"], os.path.join(work, name, "inputs"))
-        optimized = os.path.join(work, name, "ort_optimized.onnx")
+        optimized = os.path.join(work, name, "ort_optimized.onnx") if "ort" in peers else None
         described = tools.quarks_graph(model, inputs, os.path.join(work, name, "graph"))
         graphs[name] = {"quarks": quarks_op_counts(described)}
         for t in threads:
             print(f"{name}, {t} thread(s): agreement ...", end="", flush=True)
-            q_dir, o_dir = os.path.join(work, name, f"quarks_t{t}"), os.path.join(work, name, f"ort_t{t}")
-            tools.quarks_outputs(model, inputs, t, q_dir)
-            ort = tools.ort_run(model, inputs, t, 0, 1, out_dir=o_dir, optimized=optimized if t == threads[0] else None)
-            versions["onnxruntime"] = ort["ort_version"]
-            if t == threads[0]:
+            first = t == threads[0]
+            agree, peer_versions = check_agreement(tools, peers, model, inputs, t, os.path.join(work, name),
+                                                   args.tolerance, optimized if first else None)
+            versions.update(peer_versions)
+            if first and optimized:
                 graphs[name]["onnxruntime"] = op_counts(optimized)
-            agree = agreement(q_dir, o_dir)
-            agree["ok"] = agree["rel"] < args.tolerance
-            print(f" rel diff {agree['rel']:.2e}{'' if agree['ok'] else ' DISAGREE'}; timing", end="", flush=True)
+            diffs = ", ".join(f"{SHORT[p]} {a['rel']:.2e}{'' if a['ok'] else ' DISAGREE'}" for p, a in agree.items())
+            print(f" rel diff {diffs}; timing", end="", flush=True)
 
             p50, _, _ = tools.quarks_time(model, inputs, t, 2, 5)
             iters = int(min(args.max_iters, max(args.min_iters, round(args.target_ms / max(p50, 1e-3)))))
-            per_round, flops = [], 0
-            for _ in range(args.rounds):
-                q, flops, versions["quarks"] = tools.quarks_time(model, inputs, t, args.warmup, iters)
-                o = tools.ort_run(model, inputs, t, args.warmup, iters)
-                per_round.append({"quarks_p50_ms": q, "ort_p50_ms": o["p50_ms"], "ratio": q / o["p50_ms"],
-                                  "ort_wall_p50_ms": o["wall_p50_ms"]})
-                print(".", end="", flush=True)
-            ratios = [r["ratio"] for r in per_round]
-            row = {
-                "model": name, "description": entry["description"], "threads": t, "iters": iters,
-                "quarks_p50_ms": statistics.median(r["quarks_p50_ms"] for r in per_round),
-                "ort_p50_ms": statistics.median(r["ort_p50_ms"] for r in per_round),
-                "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
-                "ratio_of_best": min(r["quarks_p50_ms"] for r in per_round) / min(r["ort_p50_ms"] for r in per_round),
-                "flops": flops, "agreement": agree, "rounds": per_round,
-            }
+            per_round, flops, versions["quarks"] = timed_rounds(tools, peers, model, inputs, t, args.warmup, iters,
+                                                                args.rounds)
+            row = {"model": name, "description": entry["description"], "threads": t, "iters": iters, "flops": flops}
+            row.update(summarise(per_round, peers, agree))
+            row["rounds"] = per_round
             rows.append(row)
-            print(f" quarks {row['quarks_p50_ms']:.3f} ms, ORT {row['ort_p50_ms']:.3f} ms, ratio {row['ratio']:.2f}",
-                  flush=True)
+            times = ", ".join(f"{SHORT[p]} {row['peers'][p]['p50_ms']:.3f} ms (ratio {row['peers'][p]['ratio']:.2f})"
+                              for p in peers)
+            print(f" quarks {row['quarks_p50_ms']:.3f} ms, {times}", flush=True)
 
     shutil.rmtree(work, ignore_errors=True)
     load_after = load_average()
     print()
-    print(f"quarks {versions.get('quarks', '?')} vs ONNX Runtime {versions.get('onnxruntime', '?')} (CPU), {date}, "
-          f"{cpu_name()}, {os.cpu_count()} cores; {args.rounds} interleaved rounds, medians")
-    print(f"1-minute load average before: {load_before}, after: {load_after} (other work on the machine skews both "
+    print(f"quarks {versions.get('quarks', '?')} vs " + ", ".join(f"{PEERS[p]} {versions.get(p, '?')}" for p in peers)
+          + f" (CPU); {date}, {cpu_name()}, {os.cpu_count()} cores; {args.rounds} interleaved rounds, medians")
+    print(f"1-minute load average before: {load_before}, after: {load_after} (other work on the machine skews all "
           "engines; compare ratios)")
-    header = f"{'model':<16} {'threads':>7} {'quarks p50 ms':>14} {'ORT p50 ms':>11} {'quarks/ORT':>10} " \
-             f"{'(min-max)':>11} {'best/best':>9} {'quarks GF/s':>11} {'ORT GF/s':>9} {'rel diff':>9}"
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        gf = lambda ms: f"{r['flops'] / ms / 1e6:.1f}" if r["flops"] > 0 else "-"  # noqa: E731
-        flag = "" if r["agreement"]["ok"] else " DISAGREE"
-        print(f"{r['model']:<16} {r['threads']:>7} {r['quarks_p50_ms']:>14.3f} {r['ort_p50_ms']:>11.3f} "
-              f"{r['ratio']:>10.2f} {r['ratio_min']:>5.2f}-{r['ratio_max']:<5.2f} {r['ratio_of_best']:>9.2f} "
-              f"{gf(r['quarks_p50_ms']):>11} "
-              f"{gf(r['ort_p50_ms']):>9} {r['agreement']['rel']:>9.1e}{flag}")
+    print_table(rows, peers)
     print("\nGraphs after optimisation (op: count):")
     for name, g in graphs.items():
         for engine in ("quarks", "onnxruntime"):
-            ops = ", ".join(f"{op} {c}" for op, c in g.get(engine, {}).items())
-            print(f"  {name:<16} {engine:<12} {ops}")
+            if engine in g:
+                ops = ", ".join(f"{op} {c}" for op, c in g[engine].items())
+                print(f"  {name:<16} {engine:<12} {ops}")
 
     result = {"date": date, "host": {"cpu": cpu_name(), "cores": os.cpu_count(), "load_before": load_before,
-                                     "load_after": load_after}, "versions": versions,
-              "rounds": args.rounds, "tolerance": args.tolerance, "rows": rows, "graphs": graphs}
+                                     "load_after": load_after}, "versions": versions, "peers": peers,
+              "torch_mode": args.torch_mode if "torch" in peers else None, "rounds": args.rounds,
+              "tolerance": args.tolerance, "rows": rows, "graphs": graphs}
     path = args.json or os.path.join(HERE, "results", date.replace(":", "") + ".json")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
     print(f"\nJSON: {path}")
-    if not all(r["agreement"]["ok"] for r in rows):
-        fail("quarks and ONNX Runtime disagree beyond the tolerance (DISAGREE rows above)")
+    if not all(p["agreement"]["ok"] for r in rows for p in r["peers"].values()):
+        fail("quarks and a peer disagree beyond the tolerance (DISAGREE rows above)")
 
 
 if __name__ == "__main__":
