@@ -8,6 +8,7 @@ packages=(
   libdnnl-dev ocl-icd-opencl-dev    # oneDNN; Debian's oneDNN CMake config requires OpenCL headers
   libhwy-dev                        # Google Highway (SIMD kernels)
   libtbb-dev                        # oneTBB (threads)
+  libglpk-dev                       # GLPK: LP feasibility in tools/capacity (quarks-capacity)
   libgtest-dev libgmock-dev         # tests
   libbenchmark-dev                  # microbenchmarks
   libcli11-dev                      # command-line parsing in tools/
