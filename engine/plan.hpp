@@ -8,6 +8,7 @@
 
 #include "engine/graph_ir.hpp"
 #include "engine/op_schema.hpp"
+#include "quarks/model.hpp"
 
 namespace quarks::detail {
 
@@ -63,6 +64,9 @@ struct Plan {
 std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape>& input_shapes,
                                        const CompileOptions& options, int threads,
                                        ops::dense_detail::PackedWeightsCache* weights_cache = nullptr);
+
+/// The public description of the plan's steps (its levels), for Session::plan_steps.
+std::vector<PlanStep> describe_steps(const GraphIR& g, const Plan& p);
 
 /// Checks concrete input shapes against the graph's declared ones (fixed dims and shared symbols).
 void check_input_shapes(const GraphIR& g, const std::vector<Shape>& input_shapes);

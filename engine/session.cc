@@ -8,6 +8,7 @@
 // is allocated at the first run after construction or reset_state(), whose batch sizes are then fixed;
 // a run first checks the batch and that every append fits (nothing is written otherwise), runs, and
 // only if everything succeeded advances the lengths.
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -45,6 +46,10 @@ struct SessionImpl {
   std::vector<const void*> node_in;     // all nodes' input pointers, flattened
   std::vector<void*> node_out;          // all nodes' output pointers, flattened
   std::vector<std::size_t> node_in_begin, node_out_begin;
+
+  bool profiling = false;
+  const Plan* profiled_plan = nullptr;  // the plan the last run used, if it was profiled
+  std::vector<double> step_seconds;     // per plan level; sized on the first profiled run of a plan
 
   explicit SessionImpl(std::shared_ptr<const ModelImpl> m) : model(std::move(m)), arena(model->threads) {
     const GraphIR& g = model->graph;
@@ -237,15 +242,27 @@ void SessionImpl::execute() {
                   memory.get() + p.scratch_offsets[i]};
     p.ops[i]->run(io);
   };
+  auto run_level = [&](const std::vector<int>& level) {
+    if (level.size() == 1) {
+      run_node(level[0]);
+    } else {
+      parallel_tasks(static_cast<std::int64_t>(level.size()), [&](std::int64_t k) { run_node(level[k]); });
+    }
+  };
+  if (profiling && step_seconds.size() < p.levels.size()) step_seconds.resize(p.levels.size());
   arena.execute([&] {
-    for (const std::vector<int>& level : p.levels) {
-      if (level.size() == 1) {
-        run_node(level[0]);
-      } else {
-        parallel_tasks(static_cast<std::int64_t>(level.size()), [&](std::int64_t k) { run_node(level[k]); });
+    using Clock = std::chrono::steady_clock;
+    Clock::time_point t0 = profiling ? Clock::now() : Clock::time_point{};
+    for (std::size_t l = 0; l < p.levels.size(); ++l) {
+      run_level(p.levels[l]);
+      if (profiling) {
+        const Clock::time_point t1 = Clock::now();
+        step_seconds[l] = std::chrono::duration<double>(t1 - t0).count();
+        t0 = t1;
       }
     }
   });
+  profiled_plan = profiling ? &p : nullptr;  // only a run that got through every step has times
 
   for (std::size_t o = 0; o < g.outputs.size(); ++o) {
     if (!bound_outputs[o] || p.outputs[o].direct) continue;
@@ -263,6 +280,7 @@ Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 
 void Session::run(std::span<const NamedInput> inputs, std::span<const NamedOutput> outputs) {
+  impl_->profiled_plan = nullptr;
   impl_->bind_inputs(inputs);
   impl_->ensure_plan();
   impl_->bind_outputs(outputs);
@@ -272,6 +290,7 @@ void Session::run(std::span<const NamedInput> inputs, std::span<const NamedOutpu
 }
 
 std::map<std::string, Tensor> Session::run(std::span<const NamedInput> inputs) {
+  impl_->profiled_plan = nullptr;
   impl_->bind_inputs(inputs);
   impl_->ensure_plan();
   const detail::GraphIR& g = impl_->model->graph;
@@ -298,6 +317,19 @@ Shape Session::output_shape(std::span<const NamedInput> inputs, std::string_view
 }
 
 std::size_t Session::arena_bytes() const noexcept { return impl_->plan ? impl_->plan->arena_bytes : 0; }
+
+void Session::set_profiling(bool enabled) noexcept { impl_->profiling = enabled; }
+bool Session::profiling() const noexcept { return impl_->profiling; }
+
+std::span<const double> Session::step_seconds() const noexcept {
+  if (!impl_->plan || impl_->profiled_plan != impl_->plan.get()) return {};
+  return {impl_->step_seconds.data(), impl_->plan->levels.size()};
+}
+
+std::vector<PlanStep> Session::plan_steps() const {
+  if (!impl_->plan) return {};
+  return detail::describe_steps(impl_->model->graph, *impl_->plan);
+}
 
 void Session::reset_state() noexcept {
   // The next run fixes the batches again and zeroes the lengths; the memory is kept.

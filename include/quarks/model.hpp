@@ -5,6 +5,8 @@
 //   - Session is per caller: one thread at a time may call run() on a given Session. Create one
 //     Session per thread (cheap: it owns the activation arena and a thread arena, not the weights).
 //   - Sessions of one Model may run concurrently; their results are bit-identical to serial runs.
+//   - Profiling (Session::set_profiling, step_seconds, plan_steps) is Session state like run(): call
+//     these from the thread that runs the Session, not while another thread is inside run().
 //
 // Memory: a Session's arena is sized when it first sees a set of input shapes. Later runs with the
 // same input shapes and caller-provided output buffers make no heap allocation inside quarks.
@@ -102,6 +104,27 @@ struct NamedOutput {
   TensorView tensor;
 };
 
+/// One node of a plan step, for profiling tools.
+struct PlanNodeInfo {
+  std::string op;    ///< op name, e.g. "dense", "gated_dense", "attention"
+  std::string name;  ///< node name after fusion (a fused node carries the name fusion gave it)
+  /// Floating-point operations of one run, 2 per multiply-add, products only: dense and synaptic_gate
+  /// 2·M·K·N, gated_dense twice that, matmul 2·(output elements)·K, attention 2·Sk·(elements of q +
+  /// elements of the output), i.e. Q·Kᵀ and P·V in full, also when causal. 0 for every other op.
+  double flops = 0;
+  /// Bytes of the node's inputs and outputs (each counted once, whatever the kernel re-reads); 0 for a
+  /// reshape that is a view of its input (it moves nothing).
+  double bytes = 0;
+};
+
+/// One step of a Session's plan: nodes that run concurrently (usually one; each node is itself parallel
+/// over the Session's threads). Steps run in order, one after the other.
+struct PlanStep {
+  std::vector<PlanNodeInfo> nodes;
+  double flops = 0;  ///< sum over nodes
+  double bytes = 0;  ///< sum over nodes
+};
+
 /// Per-caller execution state of a Model. Not thread-safe; see the thread-safety note above.
 class Session {
  public:
@@ -124,6 +147,19 @@ class Session {
   Shape output_shape(std::span<const NamedInput> inputs, std::string_view name);
   /// Bytes of this Session's activation arena for the current input shapes (0 before the first run).
   std::size_t arena_bytes() const noexcept;
+
+  // --- profiling -----------------------------------------------------------------------------------------
+  /// When enabled, every run records the wall time of each plan step (see plan_steps) into a buffer the
+  /// Session owns: sized at the first profiled run of a plan, so later runs allocate nothing. Disabled
+  /// (the default) costs one branch per step and records nothing.
+  void set_profiling(bool enabled) noexcept;
+  bool profiling() const noexcept;
+  /// Seconds each step of the last run took, in plan_steps() order; empty if the last run was not
+  /// profiled (or before the first run). Valid until the next run.
+  std::span<const double> step_seconds() const noexcept;
+  /// The steps of the plan of the last run (or of the plan output_shape() last chose), in execution
+  /// order; empty before the first. Builds strings: call it outside timed loops.
+  std::vector<PlanStep> plan_steps() const;
 
   // --- state (KV caches) -------------------------------------------------------------------------------
   /// Starts a new conversation: every cache becomes empty (length 0) and the batch size is free again.

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +15,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "quarks/quarks.hpp"
 #include "tools/common/inputs.hpp"
@@ -137,6 +140,16 @@ std::string shell_quote(const std::string& arg) {
   return out + "'";
 }
 
+// stderr without the warnings about other processes' CPU use (this machine may be busy).
+std::string without_load_warnings(const std::string& err) {
+  std::stringstream in(err);
+  std::string out;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("quarks-bench: warning: other processes used ", 0) != 0) out += line + "\n";
+  }
+  return out;
+}
+
 class QuarksBench : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -151,7 +164,8 @@ class QuarksBench : public ::testing::Test {
 
   // Runs quarks-bench with `args` (and few, short runs unless `args` says otherwise).
   ToolResult run(const std::vector<std::string>& args) const {
-    std::string command = shell_quote(QUARKS_BENCH_EXE);
+    // A machine file of the user's (~/.cache/quarks/machine.json) must not change the reports.
+    std::string command = "XDG_CACHE_HOME=" + shell_quote(tmp_.string()) + " " + shell_quote(QUARKS_BENCH_EXE);
     for (const std::string& a : args) command += " " + shell_quote(a);
     const fs::path out = tmp_ / "stdout.txt", err = tmp_ / "stderr.txt";
     command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string()) + " </dev/null";
@@ -168,7 +182,7 @@ class QuarksBench : public ::testing::Test {
     for (const char* a : {"--format", "json", "--iters", "2", "--warmup", "1"}) args.emplace_back(a);
     const ToolResult r = run(args);
     EXPECT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(r.err, "");
+    EXPECT_EQ(without_load_warnings(r.err), "");
     try {
       return nlohmann::json::parse(r.out);
     } catch (const std::exception& e) {
@@ -319,7 +333,12 @@ TEST_F(QuarksBench, UnreadableModel) {
 TEST_F(QuarksBench, UsageErrorsExitWith2) {
   const std::string swiglu = model("swiglu_mlp");
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{}, "give --block NAME (see --list-blocks) or --model FILE.onnx"},
+      {{}, "give --block NAME (see --list-blocks), --model FILE.onnx or --machine"},
+      {{"--block", "dense", "--affinity", "x"}, "--affinity 'x' is not a CPU list such as 0 or 0,2-3"},
+      {{"--block", "dense", "--affinity", "3-1"}, "--affinity '3-1' is not a CPU list"},
+      {{"--block", "decoder", "--mode", "decode", "--min-time", "1"}, "--min-time does not apply to --mode decode"},
+      {{"--block", "dense", "--format", "xml"}, "--format"},
+      {{"--block", "dense", "--min-time", "-1"}, "--min-time"},
       {{"--block", "dense", "--model", swiglu}, "--model"},
       {{"--block", "dense", "--input", "x=x.npy"}, "--input"},
       {{"--block", "dense", "--dim", "batch=1"}, "--dim"},
@@ -353,9 +372,194 @@ TEST_F(QuarksBench, HelpDocumentsModels) {
   const ToolResult r = run({"--help"});
   EXPECT_EQ(r.status, 0);
   for (const std::string needle :
-       {"--model", "--input", "--dim", "uniform random in [-1, 1]", "int64 and bool inputs", "Exit status"}) {
+       {"--model", "--input", "--dim", "uniform random in [-1, 1]", "int64 and bool inputs", "Exit status", "--profile",
+        "--machine", "--machine-file", "--min-time", "--affinity", "table, json, csv or md", "roofline",
+        "product of the first input's dims except the last"}) {
     EXPECT_NE(r.out.find(needle), std::string::npos) << needle << "\n" << r.out;
   }
+}
+
+// --- blocks: profile, statistics, formats -------------------------------------------------------------
+
+// gated-mlp at 4 rows: the fused gate/up product (2 products of 768x3072) and the down product.
+const double kGateUpFlops = 2.0 * 2 * 4 * 768 * 3072, kDownFlops = 2.0 * 4 * 3072 * 768;
+const double kDownBytes = 4.0 * (4 * 3072 + 3072 * 768 + 4 * 768);
+const std::vector<std::string> kGatedMlp = {"--block", "gated-mlp", "--rows", "4", "--threads", "1"};
+
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST_F(QuarksBench, ProfileAccountsForTheRun) {
+  const nlohmann::json j = run_json(with(kGatedMlp, {"--profile"}));
+  ASSERT_EQ(j["runs"].size(), 1u) << j.dump();
+  const nlohmann::json& r = j["runs"][0];
+  EXPECT_FALSE(j.contains("machine"));
+  ASSERT_EQ(r["ops"].size(), 2u) << r.dump();
+  EXPECT_EQ(r["ops"][0]["op"], "gated_dense");
+  EXPECT_EQ(r["ops"][0]["name"], "ffn.swiglu");
+  EXPECT_EQ(r["ops"][0]["flops"].get<double>(), kGateUpFlops);
+  EXPECT_EQ(r["ops"][1]["op"], "dense");
+  EXPECT_EQ(r["ops"][1]["name"], "ffn.down");
+  EXPECT_EQ(r["ops"][1]["flops"].get<double>(), kDownFlops);
+  EXPECT_EQ(r["ops"][1]["bytes"].get<double>(), kDownBytes);
+  const double p50 = r["p50_ms"].get<double>();
+  double sum = 0, mean_sum = 0;
+  for (const nlohmann::json& op : r["ops"]) {
+    const double t = op["time_ms"].get<double>();
+    EXPECT_GT(t, 0.0);
+    EXPECT_GT(op["mean_ms"].get<double>(), 0.0);
+    EXPECT_NEAR(op["share"].get<double>(), t / p50, 1e-9);
+    EXPECT_NEAR(op["gflops"].get<double>(), op["flops"].get<double>() / t / 1e6, 1e-6);
+    EXPECT_NEAR(op["gbps"].get<double>(), op["bytes"].get<double>() / t / 1e6, 1e-6);
+    EXPECT_FALSE(op.contains("roofline"));  // no machine file
+    sum += t;
+    mean_sum += op["mean_ms"].get<double>();
+  }
+  EXPECT_NEAR(r["ops_sum_ms"].get<double>(), sum, 1e-9);
+  EXPECT_NEAR(r["ops_mean_sum_ms"].get<double>(), mean_sum, 1e-9);
+  // Means add up: the mean run is its steps plus a little binding outside them (Profiling.
+  // StepTimesAccountForTheRun checks single runs closely; this machine may be busy).
+  const double mean = r["mean_ms"].get<double>(), unaccounted = r["unaccounted_ms"].get<double>();
+  EXPECT_NEAR(unaccounted, mean - mean_sum, 1e-9);
+  EXPECT_GE(unaccounted, -1e-3 * mean);
+  EXPECT_LE(unaccounted, 0.25 * mean);
+  // Without --profile: no ops.
+  EXPECT_FALSE(run_json(kGatedMlp)["runs"][0].contains("ops"));
+}
+
+TEST_F(QuarksBench, MachineFileGivesPeakFractionAndRoofline) {
+  // A made-up machine whose L2 holds nothing, so every step is limited by memory bandwidth or by the
+  // flops peak of its thread count.
+  const nlohmann::json machine = nlohmann::json::parse(R"({"cpu": "made up", "threads": 2, "l2_bytes": 1,
+      "l3_bytes": 1048576, "f32_gflops_1": 40, "f32_gflops_n": 70, "bf16_gflops_1": "unsupported",
+      "bf16_gflops_n": "unsupported", "mem_gbps_1": 8, "mem_gbps_n": 12, "l2_gbps_1": 100, "l2_gbps_n": 200,
+      "measured_at": "2026-01-01T00:00:00Z"})");
+  const fs::path file = tmp_ / "m.json";
+  std::ofstream(file) << machine.dump();
+  const nlohmann::json j = run_json(
+      {"--block", "gated-mlp", "--rows", "4", "--threads", "1,2", "--profile", "--machine-file", file.string()});
+  EXPECT_EQ(j["machine"], machine);
+  ASSERT_EQ(j["runs"].size(), 2u);
+  for (const nlohmann::json& r : j["runs"]) {
+    const int threads = r["threads"];
+    const double peak = threads == 1 ? 40 : 70, bandwidth = threads == 1 ? 8 : 12;
+    EXPECT_NEAR(r["peak_fraction"].get<double>(), r["gflops"].get<double>() / peak, 1e-9);
+    for (const nlohmann::json& op : r["ops"]) {
+      const double limit_ms =
+          std::max(op["flops"].get<double>() / (peak * 1e9), op["bytes"].get<double>() / (bandwidth * 1e9)) * 1e3;
+      EXPECT_NEAR(op["roofline"].get<double>(), limit_ms / op["time_ms"].get<double>(), 1e-9) << op.dump();
+    }
+  }
+  // The table shows the peak column and the machine.
+  const ToolResult t = run(with(kGatedMlp, {"--iters", "2", "--profile", "--machine-file", file.string()}));
+  ASSERT_EQ(t.status, 0) << t.err;
+  EXPECT_NE(t.out.find("GB/s     rows/s  peak   runs\n"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("machine made up (2 threads"), std::string::npos) << t.out;
+  // A broken machine file is reported and ignored.
+  std::ofstream(file) << "{}";
+  const ToolResult broken = run(with(kGatedMlp, {"--iters", "1", "--machine-file", file.string()}));
+  EXPECT_EQ(broken.status, 0) << broken.err;
+  EXPECT_NE(broken.err.find("quarks-bench: warning: machine file: field 'threads' is missing"), std::string::npos)
+      << broken.err;
+}
+
+TEST_F(QuarksBench, RowsPerSecond) {
+  const nlohmann::json j = run_json(kGatedMlp);
+  EXPECT_EQ(j["rows"], 4);
+  const nlohmann::json& r = j["runs"][0];
+  EXPECT_NEAR(r["rows_per_s"].get<double>(), 4 / (r["p50_ms"].get<double>() / 1e3), 1e-6);
+  EXPECT_EQ(r["runs"], 2);
+  // A model: the first input's dims but the last, [2, 16, 64] -> 32 rows.
+  const nlohmann::json m = run_json({"--model", model("swiglu_mlp"), "--dim", "batch=2", "--dim", "seq=16"});
+  EXPECT_EQ(m["rows"], 32);
+  for (const nlohmann::json& run : m["runs"]) {
+    EXPECT_NEAR(run["rows_per_s"].get<double>(), 32 / (run["p50_ms"].get<double>() / 1e3), 1e-6);
+  }
+  // Elementwise blocks count no rows.
+  EXPECT_FALSE(run_json({"--block", "square", "--elements", "64", "--threads", "1"}).contains("rows"));
+}
+
+TEST_F(QuarksBench, MinTimeKeepsTiming) {
+  const ToolResult r = run({"--block", "output-gate", "--elements", "4096", "--threads", "1", "--iters", "1",
+                            "--warmup", "0", "--min-time", "0.2", "--format", "json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out)["runs"][0];
+  const double runs = j["runs"].get<double>();
+  EXPECT_GT(runs, 2);
+  EXPECT_GE(runs * j["mean_ms"].get<double>(), 0.8 * 200) << j.dump();  // the timed runs fill the time
+  // Without --min-time: exactly --iters.
+  EXPECT_EQ(run_json({"--block", "square", "--elements", "64", "--threads", "1"})["runs"][0]["runs"], 2);
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream s(text);
+  for (std::string line; std::getline(s, line);) out.push_back(line);
+  return out;
+}
+
+TEST_F(QuarksBench, CsvFormat) {
+  const ToolResult r = run({"--block", "gated-mlp", "--rows", "4", "--threads", "1,2", "--iters", "2", "--warmup", "0",
+                            "--profile", "--format", "csv"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::vector<std::string> l = lines(r.out);
+  ASSERT_EQ(l.size(), 1 + 2 + 1 + 1 + 4u) << r.out;  // header, 2 runs, blank, header, 2 steps per run
+  EXPECT_EQ(l[0],
+            "block,threads,precision,runs,p50_ms,p90_ms,p99_ms,mean_ms,min_ms,max_ms,gflops,gbps,rows_per_s,"
+            "peak_fraction,others_cpu");
+  EXPECT_EQ(l[1].rfind("gated-mlp,1,f32,2,", 0), 0u) << l[1];
+  EXPECT_EQ(l[2].rfind("gated-mlp,2,f32,2,", 0), 0u) << l[2];
+  EXPECT_EQ(std::count(l[1].begin(), l[1].end(), ','), 14) << l[1];
+  EXPECT_EQ(l[3], "");
+  EXPECT_EQ(l[4], "threads,precision,step,op,name,time_ms,share,flops,bytes,gflops,gbps,roofline");
+  EXPECT_EQ(l[5].rfind("1,f32,0,gated_dense,ffn.swiglu,", 0), 0u) << l[5];
+  EXPECT_EQ(l[8].rfind("2,f32,1,dense,ffn.down,", 0), 0u) << l[8];
+  EXPECT_NE(l[8].find(",1.88744e+07,9.49862e+06,"), std::string::npos) << l[8];  // 2·4·3072·768, kDownBytes
+}
+
+TEST_F(QuarksBench, MarkdownAndTableProfiles) {
+  const ToolResult md = run(with(kGatedMlp, {"--iters", "2", "--warmup", "0", "--profile", "--format", "md"}));
+  ASSERT_EQ(md.status, 0) << md.err;
+  EXPECT_EQ(md.out.rfind("## block gated-mlp (4x768->2x3072->768)\n\n| threads | precision | runs | p50 ms |", 0), 0u)
+      << md.out;
+  EXPECT_NE(md.out.find("\n| 1 | f32 | 2 | "), std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("### profile: threads 1, f32\n\n| step | op | name | ms |"), std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("\n| 1 | dense | ffn.down | "), std::string::npos) << md.out;
+
+  const ToolResult table = run(with(kGatedMlp, {"--iters", "2", "--warmup", "0", "--profile"}));
+  ASSERT_EQ(table.status, 0) << table.err;
+  EXPECT_NE(table.out.find("profile: threads 1, f32 (median of 2 runs per step)\nstep  op "), std::string::npos)
+      << table.out;
+  EXPECT_NE(table.out.find("\n   0  gated_dense    ffn.swiglu "), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("\n   1  dense          ffn.down "), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("\nsteps: medians sum to "), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(" mean run, unaccounted "), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("roofline: no machine file"), std::string::npos) << table.out;
+}
+
+TEST_F(QuarksBench, AffinityRunsOnTheGivenCpus) {
+  const ToolResult r = run(with(kGatedMlp, {"--iters", "1", "--warmup", "0", "--affinity", "0"}));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("threads precision"), std::string::npos);
+}
+
+TEST_F(QuarksBench, WarnsWhenOthersUseTheCpu) {
+  // This test process spins a thread while the tool times a 1-thread block for 0.5 s: at least part of a
+  // core goes to a process that is not the tool.
+  std::atomic<bool> stop{false};
+  std::thread spinner([&] {
+    volatile std::uint64_t n = 0;
+    while (!stop.load(std::memory_order_relaxed)) n = n + 1;
+  });
+  const ToolResult r =
+      run({"--block", "output-gate", "--elements", "100000", "--threads", "1", "--iters", "1", "--min-time", "0.5"});
+  stop = true;
+  spinner.join();
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("quarks-bench: warning: other processes used "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(" CPUs during the threads 1 f32 runs"), std::string::npos) << r.err;
 }
 
 }  // namespace

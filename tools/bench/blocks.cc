@@ -28,6 +28,7 @@ BuiltBlock gated_mlp(const BlockSize& size) {
   g.output("y", g.dense("ffn.down", hidden, g.constant("ffn.down.w", random_tensor({h, d}, 1.0f / 55.0f, 3))));
   BuiltBlock b{g.build(), {{"x", random_tensor({m, d}, 1.0f, 4)}}};
   b.flops = 2.0 * m * d * h * 3;
+  b.rows = static_cast<double>(m);
   b.shape = std::to_string(m) + "x" + std::to_string(d) + "->2x" + std::to_string(h) + "->" + std::to_string(d);
   return b;
 }
@@ -40,6 +41,7 @@ BuiltBlock dense_block(const BlockSize& size) {
                         g.constant("b", random_tensor({n}, 0.1f, 2))));
   BuiltBlock b{g.build(), {{"x", random_tensor({m, k}, 1.0f, 3)}}};
   b.flops = 2.0 * m * k * n;
+  b.rows = static_cast<double>(m);
   b.shape = std::to_string(m) + "x" + std::to_string(k) + "->" + std::to_string(n);
   return b;
 }
@@ -89,6 +91,7 @@ BuiltBlock synaptic_gate_block(const BlockSize& size) {
   g.output("y", g.synaptic_gate("synaptic", x, g.constant("w", random_tensor({k, n}, 1.0f / 28.0f, 1)), gate));
   BuiltBlock b{g.build(), {{"x", random_tensor({m, k}, 1.0f, 2)}, {"gate", random_tensor({m, k, 1}, 1.0f, 3)}}};
   b.flops = 2.0 * m * k * n;
+  b.rows = static_cast<double>(m);
   b.shape = std::to_string(m) + "x" + std::to_string(k) + "->" + std::to_string(n);
   return b;
 }
@@ -127,6 +130,7 @@ BuiltBlock encoder_block(const BlockSize& size) {
   g.output("y", transformer_encoder_layer(g, "layer", x, w, o));
   BuiltBlock b{g.build(), {{"x", random_tensor({batch, seq, d}, 1.0f, 13)}}};
   const std::int64_t m = batch * seq;
+  b.rows = static_cast<double>(m);
   b.flops = dense_flops(m, d, 3 * d) + attention_flops(batch, heads, seq, seq, d / heads, false) +
             dense_flops(m, d, d) + dense_flops(m, d, ffn) + dense_flops(m, ffn, d);
   b.shape = std::to_string(batch) + "x" + std::to_string(seq) + "x" + std::to_string(d) + ", " + std::to_string(heads) +
@@ -148,6 +152,7 @@ BuiltBlock attention_block(const BlockSize& size) {
                 {"k", random_tensor(shape, 1.0f, 2)},
                 {"v", random_tensor(shape, 1.0f, 3)}}};
   b.flops = attention_flops(batch, heads, seq, seq, dim, o.causal);
+  b.rows = static_cast<double>(batch * seq);  // query rows
   b.shape = std::to_string(batch) + "x" + std::to_string(heads) + "x" + std::to_string(seq) + "x" + std::to_string(dim);
   return b;
 }
@@ -185,6 +190,7 @@ BuiltBlock decoder_block(const BlockSize& size) {
   g.output("y", llama_decoder_layer(g, "layer", x, w, o));
   const std::int64_t m = decode ? 1 : seq;
   BuiltBlock b{g.build(), {{"x", random_tensor({batch, m, d}, 1.0f, 10)}}};
+  b.rows = static_cast<double>(batch * m);  // tokens
   const double dense = dense_flops(m, d, (heads + 2 * kv_heads) * dim) + dense_flops(m, heads * dim, d) +
                        dense_flops(m, d, 2 * ffn) + dense_flops(m, ffn, d);
   if (decode) {

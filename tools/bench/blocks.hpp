@@ -26,6 +26,7 @@ struct BuiltBlock {
   /// P·V; half that when causal); softmax, norms and elementwise work are not counted.
   double flops = 0;
   double bytes = 0;   ///< bytes one run must move at least (memory-bound blocks)
+  double rows = 0;    ///< rows (tokens) one run processes, for rows/s; 0 for the elementwise blocks
   std::string shape;  ///< human-readable size, e.g. "128x768->3072->768"
   /// Called on each new Session before the warmup runs (e.g. to prefill a KV cache); may be empty.
   std::function<void(Session&)> prepare;

@@ -1,18 +1,14 @@
-// Work of a compiled Model's products, for quarks-bench --model's GFLOP/s.
+// Work of a Session's plan's products, for quarks-bench --model's GFLOP/s.
 #pragma once
 
 #include "quarks/model.hpp"
 
 namespace quarks::bench {
 
-/// Floating-point operations of one run of `model`'s products, counting 2 per multiply-add: dense and
-/// synaptic_gate 2·M·K·N, gated_dense twice that, matmul 2·(output elements)·K, attention
-/// 2·Sk·(elements of q + elements of the output) (Q·Kᵀ and P·V in full, also when causal). Everything
-/// else (elementwise, norms, softmax, layout) is not counted. 0 if a product's shape is not known
-/// (symbolic input dims).
-///
-/// Reads the graph after fusion from the Model's internal IR (engine/graph_ir.hpp): the public API has
-/// no per-node shapes. The only place a tool looks inside the engine.
-double product_flops(const Model& model);
+/// Floating-point operations of one run of the plan `session` last ran: the sum of its
+/// Session::plan_steps() flops (2 per multiply-add; dense, gated_dense, synaptic_gate, matmul and
+/// attention products after fusion; elementwise work, norms and softmax are not counted). 0 before the
+/// first run.
+double product_flops(const Session& session);
 
 }  // namespace quarks::bench
