@@ -19,6 +19,7 @@
 
 #include "quarks/quarks.hpp"
 #include "tools/common/inputs.hpp"
+#include "tools/tool_test.hpp"
 
 namespace fs = std::filesystem;
 
@@ -122,23 +123,9 @@ TEST(PlanInputs, FilesMustFitDtypesShapesAndDims) {
 
 // --- the tool ----------------------------------------------------------------------------------------
 
-struct ToolResult {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string shell_quote(const std::string& arg) {
-  std::string out = "'";
-  for (const char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using quarks::test::read_text;
+using quarks::test::shell_quote;
+using quarks::test::ToolResult;
 
 // stderr without the warnings about other processes' CPU use (this machine may be busy).
 std::string without_load_warnings(const std::string& err) {
@@ -150,31 +137,12 @@ std::string without_load_warnings(const std::string& err) {
   return out;
 }
 
-class QuarksBench : public ::testing::Test {
+class QuarksBench : public quarks::test::ToolTest {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "quarks_bench_test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr) << std::strerror(errno);
-    tmp_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(tmp_, ec);
-  }
-
   // Runs quarks-bench with `args` (and few, short runs unless `args` says otherwise).
   ToolResult run(const std::vector<std::string>& args) const {
     // A machine file of the user's (~/.cache/quarks/machine.json) must not change the reports.
-    std::string command = "XDG_CACHE_HOME=" + shell_quote(tmp_.string()) + " " + shell_quote(QUARKS_BENCH_EXE);
-    for (const std::string& a : args) command += " " + shell_quote(a);
-    const fs::path out = tmp_ / "stdout.txt", err = tmp_ / "stderr.txt";
-    command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string()) + " </dev/null";
-    const int raw = std::system(command.c_str());
-    ToolResult r;
-    r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = read_text(out);
-    r.err = read_text(err);
-    return r;
+    return run_tool(QUARKS_BENCH_EXE, args, "XDG_CACHE_HOME=" + shell_quote(tmp_.string()) + " ");
   }
 
   // The JSON report of a --model run that must succeed.
@@ -190,8 +158,6 @@ class QuarksBench : public ::testing::Test {
       return {};
     }
   }
-
-  fs::path tmp_;
 };
 
 std::string model(const std::string& name) { return (kModels / name / "model.onnx").string(); }

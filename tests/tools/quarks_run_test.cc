@@ -17,6 +17,7 @@
 #include "tools/common/inputs.hpp"
 #include "tools/common/npy.hpp"
 #include "tools/quarks-run/output_files.hpp"
+#include "tools/tool_test.hpp"
 
 namespace fs = std::filesystem;
 
@@ -171,50 +172,15 @@ TEST(CheckInputs, StaticGraphChecksFixedDims) {
 
 // --- the tool ----------------------------------------------------------------------------------------
 
-struct ToolResult {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string shell_quote(const std::string& arg) {
-  std::string out = "'";
-  for (const char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+using quarks::test::read_text;
+using quarks::test::shell_quote;
+using quarks::test::ToolResult;
 
 // A fresh folder per test, removed afterwards.
-class QuarksRun : public ::testing::Test {
+class QuarksRun : public quarks::test::ToolTest {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "quarks_run_test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr) << std::strerror(errno);
-    tmp_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(tmp_, ec);
-  }
-
   // Runs quarks-run with `args`, capturing stdout and stderr.
-  ToolResult run(const std::vector<std::string>& args) const {
-    std::string command = shell_quote(QUARKS_RUN_EXE);
-    for (const std::string& a : args) command += " " + shell_quote(a);
-    const fs::path out = tmp_ / "stdout.txt", err = tmp_ / "stderr.txt";
-    command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string()) + " </dev/null";
-    const int raw = std::system(command.c_str());
-    ToolResult r;
-    r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = read_text(out);
-    r.err = read_text(err);
-    return r;
-  }
+  ToolResult run(const std::vector<std::string>& args) const { return run_tool(QUARKS_RUN_EXE, args); }
 
   // Writes a .npy file of any dtype NumPy's way (version 1.0, C order), for inputs the fixtures lack.
   fs::path write_raw(const std::string& name, const std::string& descr, const std::string& shape, const void* data,
@@ -231,8 +197,6 @@ class QuarksRun : public ::testing::Test {
     f.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
     return path;
   }
-
-  fs::path tmp_;
 };
 
 // --input NAME=FILE for every .npy in `dir`, sorted by name.

@@ -14,53 +14,19 @@
 #include <sstream>
 
 #include "tools/capacity/counters.hpp"
+#include "tools/tool_test.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct ToolResult {
-  int status = -1;
-  std::string out, err;
-};
+using quarks::test::read_text;
+using quarks::test::shell_quote;
+using quarks::test::ToolResult;
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string shell_quote(const std::string& arg) {
-  std::string out = "'";
-  for (const char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-class QuarksCapacity : public ::testing::Test {
+class QuarksCapacity : public quarks::test::ToolTest {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "quarks_capacity_test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr) << std::strerror(errno);
-    tmp_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(tmp_, ec);
-  }
-
-  ToolResult run(const std::vector<std::string>& args) const {
-    std::string command = shell_quote(QUARKS_CAPACITY_EXE);
-    for (const std::string& a : args) command += " " + shell_quote(a);
-    const fs::path out = tmp_ / "stdout.txt", err = tmp_ / "stderr.txt";
-    command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string()) + " </dev/null";
-    const int raw = std::system(command.c_str());
-    ToolResult r;
-    r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    r.out = read_text(out);
-    r.err = read_text(err);
-    return r;
-  }
+  ToolResult run(const std::vector<std::string>& args) const { return run_tool(QUARKS_CAPACITY_EXE, args); }
 
   nlohmann::json run_json(std::vector<std::string> args) const {
     args.emplace_back("--format");
@@ -75,8 +41,6 @@ class QuarksCapacity : public ::testing::Test {
       return {};
     }
   }
-
-  fs::path tmp_;
 };
 
 TEST_F(QuarksCapacity, CountThresholdJson) {
