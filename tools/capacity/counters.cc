@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 
+#include "engine/parallel.hpp"
 #include "quarks/error.hpp"
 #include "tools/capacity/realise.hpp"
 #include "tools/capacity/symmetry.hpp"
@@ -40,30 +41,37 @@ std::vector<std::vector<Realised>> canonical_threshold_functions(int n, const Pr
     tbb::enumerable_thread_specific<std::vector<Realised>> found;
     std::atomic<std::uint64_t> done{0};
     const std::string stage = "level " + std::to_string(k) + "/" + std::to_string(n);
-    tbb::parallel_for(tbb::blocked_range<std::size_t>(0, prev.size(), 1),
-                      [&](const tbb::blocked_range<std::size_t>& r) {
-                        // GLPK keeps its memory per thread: the LP lives and dies inside this task.
-                        LpRealiser lp(k, monomials);
-                        std::vector<Realised>& out = found.local();
-                        for (std::size_t i = r.begin(); i != r.end(); ++i) {
-                          const TruthTable& g = prev[i].table;  // f at x_k = -1
-                          const TruthTable g_hi = k >= 2 ? upper_half(g, k - 1) : TruthTable{};
-                          for (const Realised& hr : prev) {
-                            const TruthTable& h = hr.table;  // f at x_k = +1
-                            if (!leq(g, h)) continue;        // positive in x_k
-                            // Regular: x_{k-1} >= x_k, i.e. f(x_{k-1}=+1, x_k=-1) >= f(x_{k-1}=-1, x_k=+1).
-                            if (k >= 2 && !leq(lower_half(h, k - 1), g_hi)) continue;
-                            const TruthTable f = join(g, h, k - 1);
-                            if (auto w = lp.realise(f)) out.push_back({f, std::move(*w)});
-                          }
-                          const std::uint64_t now = ++done;
-                          if (progress) {
-                            std::unique_lock lock(progress_mutex, std::try_to_lock);
-                            if (lock.owns_lock()) progress(stage, now, prev.size());
-                          }
-                        }
-                        level_solves += lp.solves();
-                      });
+    const auto search = [&](const tbb::blocked_range<std::size_t>& r) {
+      // GLPK keeps its memory per thread: the LP lives and dies inside this task.
+      LpRealiser lp(k, monomials);
+      std::vector<Realised>& out = found.local();
+      for (std::size_t i = r.begin(); i != r.end(); ++i) {
+        const TruthTable& g = prev[i].table;  // f at x_k = -1
+        const TruthTable g_hi = k >= 2 ? upper_half(g, k - 1) : TruthTable{};
+        for (const Realised& hr : prev) {
+          const TruthTable& h = hr.table;  // f at x_k = +1
+          if (!leq(g, h)) continue;        // positive in x_k
+          // Regular: x_{k-1} >= x_k, i.e. f(x_{k-1}=+1, x_k=-1) >= f(x_{k-1}=-1, x_k=+1).
+          if (k >= 2 && !leq(lower_half(h, k - 1), g_hi)) continue;
+          const TruthTable f = join(g, h, k - 1);
+          if (auto w = lp.realise(f)) out.push_back({f, std::move(*w)});
+        }
+        const std::uint64_t now = ++done;
+        if (progress) {
+          std::unique_lock lock(progress_mutex, std::try_to_lock);
+          if (lock.owns_lock()) progress(stage, now, prev.size());
+        }
+      }
+      level_solves += lp.solves();
+    };
+    const tbb::blocked_range<std::size_t> all(0, prev.size(), 1);
+    // Serial under ThreadSanitizer, as the engine's kernels (engine/parallel.hpp): libtbb itself is not
+    // instrumented, so TSan reports its scheduler's hand-offs as races.
+    if (quarks::detail::kSerialIntraOp) {
+      search(all);
+    } else {
+      tbb::parallel_for(all, search);
+    }
     std::vector<Realised>& level = levels[static_cast<std::size_t>(k)];
     for (auto& part : found) level.insert(level.end(), part.begin(), part.end());
     solves += level_solves;
