@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -579,6 +580,15 @@ int main(int argc, char** argv) {
   app.add_option("--seq", size.seq, "sequence length for the encoder (128), attention (512) and decoder (128) blocks")
       ->check(CLI::PositiveNumber)
       ->excludes(model_opt);
+  app.add_option("--batch", size.batch, "sequences per run (transformer blocks) or row groups (dense blocks) (1)")
+      ->check(CLI::PositiveNumber)
+      ->excludes(model_opt);
+  app.add_option("--dmodel", size.dmodel, "model width of the dense and transformer blocks (768; decoder 2048)")
+      ->check(CLI::PositiveNumber)
+      ->excludes(model_opt);
+  app.add_option("--heads", size.heads, "attention heads of the transformer blocks (dmodel / 64)")
+      ->check(CLI::PositiveNumber)
+      ->excludes(model_opt);
   app.add_option("--mode", size.mode, "decoder block: prefill (a --seq prompt per run) or decode (one token per run)")
       ->check(CLI::IsMember({"prefill", "decode"}))
       ->excludes(model_opt);
@@ -596,13 +606,22 @@ int main(int argc, char** argv) {
   }
 
   if (list) {
-    for (const auto& b : quarks::bench::builtin_blocks()) fmt::print("{:<14} {}\n", b.name, b.description);
+    for (const auto& b : quarks::bench::builtin_blocks())
+      fmt::print("{:<14} {} [{}]\n", b.name, b.description, fmt::join(b.size_options, " "));
     return 0;
   }
   if (block_name.empty() && model_path.empty() && !machine)
     return usage_error("give --block NAME (see --list-blocks), --model FILE.onnx or --machine");
   if (block_name == "decoder" && size.mode == "decode" && settings.min_time > 0)
     return usage_error("--min-time does not apply to --mode decode (its KV cache is sized by --warmup and --iters)");
+  for (const quarks::bench::BlockInfo& b : quarks::bench::builtin_blocks()) {
+    if (b.name != block_name) continue;
+    for (const char* opt : {"--rows", "--elements", "--seq", "--mode", "--batch", "--dmodel", "--heads"}) {
+      if (app.count(opt) > 0 && std::find(b.size_options.begin(), b.size_options.end(), opt) == b.size_options.end())
+        return usage_error(
+            fmt::format("{} does not apply to block {} (it takes {})", opt, b.name, fmt::join(b.size_options, ", ")));
+    }
+  }
 
   // Before any Session: TBB's worker threads inherit the mask.
   if (!affinity.empty()) {

@@ -23,6 +23,18 @@
 namespace quarks::bench {
 namespace {
 
+// Runs a block once on one thread and returns its only output.
+Tensor run_block(const BuiltBlock& block) {
+  CompileOptions co;
+  co.threads = 1;
+  Session session(compile(block.graph, co));
+  std::vector<NamedInput> inputs;
+  for (const auto& [name, t] : block.inputs) inputs.push_back({name, t});
+  const auto out = session.run(inputs);
+  EXPECT_EQ(out.size(), 1u);
+  return out.begin()->second;
+}
+
 TEST(BenchBlocks, EveryBlockBuildsAndRunsAtSmallSizes) {
   BlockSize size;
   size.rows = 4;
@@ -30,14 +42,7 @@ TEST(BenchBlocks, EveryBlockBuildsAndRunsAtSmallSizes) {
   size.seq = 5;
   for (const BlockInfo& info : builtin_blocks()) {
     const BuiltBlock block = info.build(size);
-    CompileOptions co;
-    co.threads = 1;
-    Session session(compile(block.graph, co));
-    std::vector<NamedInput> inputs;
-    for (const auto& [name, t] : block.inputs) inputs.push_back({name, t});
-    const auto out = session.run(inputs);
-    ASSERT_EQ(out.size(), 1u) << info.name;
-    const Tensor& y = out.begin()->second;
+    const Tensor y = run_block(block);
     for (std::int64_t i = 0; i < y.numel(); ++i) ASSERT_TRUE(std::isfinite(y.f32()[i])) << info.name << " " << i;
     EXPECT_TRUE(block.flops > 0 || block.bytes > 0) << info.name;
   }
@@ -56,6 +61,58 @@ TEST(BenchBlocks, TransformerBlocksCountTheirFlops) {
     const BuiltBlock attention = find_block("attention").build(size);
     EXPECT_DOUBLE_EQ(attention.flops, 4 * 12 * sa * sa * 64) << seq;
     EXPECT_EQ(attention.shape, "1x12x" + std::to_string(static_cast<int>(sa)) + "x64");
+  }
+}
+
+// --batch, --dmodel and --heads reach the graphs: input shapes, flops and the shape text follow them.
+TEST(BenchBlocks, BatchWidthAndHeadsSizeTheBlocks) {
+  BlockSize size;
+  size.batch = 2;
+  size.dmodel = 128;
+  size.heads = 4;
+  size.seq = 8;
+  size.rows = 3;
+  const double b = 2, s = 8, d = 128;
+  const BuiltBlock encoder = find_block("encoder").build(size);
+  EXPECT_EQ(encoder.shape, "2x8x128, 4 heads, FFN 512");
+  EXPECT_DOUBLE_EQ(encoder.flops, b * (24 * s * d * d + 4 * s * s * d));
+  EXPECT_DOUBLE_EQ(encoder.rows, b * s);
+  const BuiltBlock attention = find_block("attention").build(size);
+  EXPECT_EQ(attention.shape, "2x4x8x32");
+  EXPECT_DOUBLE_EQ(attention.flops, 4 * b * s * s * d);
+  const BuiltBlock dense = find_block("dense").build(size);
+  EXPECT_EQ(dense.shape, "2x3x128->512");
+  EXPECT_DOUBLE_EQ(dense.flops, 2 * b * 3 * d * 4 * d);
+  const BuiltBlock mlp = find_block("gated-mlp").build(size);
+  EXPECT_EQ(mlp.shape, "2x3x128->2x512->128");
+  EXPECT_EQ(mlp.inputs.front().second.shape(), (Shape{2, 3, 128}));
+  // Decoder: heads not a multiple of 8 give plain multi-head attention; FFN 2.75·d rounded up to 64.
+  const BuiltBlock decoder = find_block("decoder").build(size);
+  EXPECT_EQ(decoder.shape, "prefill 2x8, d 128, 4/4 heads, FFN 384");
+  size.dmodel = 512;
+  size.heads = 16;
+  EXPECT_EQ(find_block("decoder").build(size).shape, "prefill 2x8, d 512, 16/2 heads, FFN 1408");
+  size.dmodel = 128;
+  size.heads = 4;
+  for (const char* name : {"encoder", "attention", "dense", "gated-mlp", "synaptic-gate", "decoder"}) {
+    const Tensor y = run_block(find_block(name).build(size));
+    EXPECT_EQ(y.shape()[0], name == std::string("synaptic-gate") ? 6 : 2) << name;
+    for (std::int64_t i = 0; i < y.numel(); ++i) ASSERT_TRUE(std::isfinite(y.f32()[i])) << name << " " << i;
+  }
+}
+
+TEST(BenchBlocks, WidthNotAMultipleOfTheHeadsIsAnError) {
+  BlockSize size;
+  size.dmodel = 100;
+  size.heads = 3;
+  for (const char* name : {"encoder", "attention", "decoder"}) {
+    try {
+      find_block(name).build(size);
+      ADD_FAILURE() << name;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_EQ(std::string(e.what()), std::string("block ") + name + ": --dmodel 100 is not a multiple of --heads 3");
+    }
   }
 }
 

@@ -273,6 +273,8 @@ TEST_F(QuarksBench, ModelErrors) {
        "input 'ids': file " + x_file.string() +
            " has dtype float32 but the model expects int64 (int64 or int32 files are accepted)"},
       {{"--model", swiglu, "--input", "x=" + missing.string()}, "input 'x': " + missing.string() + ": no such file"},
+      {{"--block", "encoder", "--dmodel", "100", "--heads", "3"},
+       "block encoder: --dmodel 100 is not a multiple of --heads 3"},
   };
   for (const auto& [args, message] : cases) {
     std::string shown;
@@ -310,6 +312,12 @@ TEST_F(QuarksBench, UsageErrorsExitWith2) {
       {{"--block", "dense", "--dim", "batch=1"}, "--dim"},
       {{"--model", swiglu, "--rows", "8"}, "--rows"},
       {{"--model", swiglu, "--elements", "8"}, "--elements"},
+      {{"--model", swiglu, "--dmodel", "8"}, "--dmodel"},
+      {{"--block", "square", "--dmodel", "64"}, "--dmodel does not apply to block square (it takes --elements)"},
+      {{"--block", "dense", "--seq", "8"}, "--seq does not apply to block dense (it takes --rows, --batch, --dmodel)"},
+      {{"--block", "encoder", "--rows", "8"}, "--rows does not apply to block encoder"},
+      {{"--block", "encoder", "--mode", "decode"}, "--mode does not apply to block encoder"},
+      {{"--block", "encoder", "--heads", "0"}, "--heads"},
       {{"--model", swiglu, "--input", "x"}, "'x' is not NAME=FILE.npy"},
       {{"--model", swiglu, "--input", "=x.npy"}, "'=x.npy' has no name before '='"},
       {{"--model", swiglu, "--input", "x="}, "'x=' has nothing after '='"},
@@ -443,6 +451,11 @@ TEST_F(QuarksBench, RowsPerSecond) {
   for (const nlohmann::json& run : m["runs"]) {
     EXPECT_NEAR(run["rows_per_s"].get<double>(), 32 / (run["p50_ms"].get<double>() / 1e3), 1e-6);
   }
+  // --batch, --seq, --dmodel and --heads size a transformer block: 2 sequences of 8 tokens.
+  const nlohmann::json e = run_json(
+      {"--block", "encoder", "--batch", "2", "--seq", "8", "--dmodel", "128", "--heads", "4", "--threads", "1"});
+  EXPECT_EQ(e["rows"], 16);
+  EXPECT_EQ(e["shape"], "2x8x128, 4 heads, FFN 512");
   // Elementwise blocks count no rows.
   EXPECT_FALSE(run_json({"--block", "square", "--elements", "64", "--threads", "1"}).contains("rows"));
 }

@@ -1,6 +1,7 @@
 #include "tools/bench/blocks.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 namespace quarks::bench {
@@ -15,34 +16,66 @@ Tensor random_tensor(const Shape& shape, float scale, std::uint32_t seed) {
   return t;
 }
 
+// The width of a block: --dmodel (or the block's default) split into --heads heads (default: heads of 64).
+struct Width {
+  std::int64_t d, heads, head_dim;
+  float weight_scale;  // ~1/sqrt(d) for weights reading d inputs: keeps activations O(1)
+};
+
+Width block_width(const char* block, const BlockSize& size, std::int64_t default_d) {
+  const std::int64_t d = size.dmodel > 0 ? size.dmodel : default_d;
+  const std::int64_t heads = size.heads > 0 ? size.heads : std::max<std::int64_t>(1, d / 64);
+  if (d % heads != 0) {
+    throw Error(ErrorCode::kInvalidArgument, std::string("block ") + block + ": --dmodel " + std::to_string(d) +
+                                                 " is not a multiple of --heads " + std::to_string(heads));
+  }
+  return {d, heads, d / heads, 1.0f / std::sqrt(static_cast<float>(d))};
+}
+
+// The token input of the dense blocks: [rows, d], or [batch, rows, d] for --batch above 1.
+Shape rows_shape(const BlockSize& size, std::int64_t d) {
+  return size.batch > 1 ? Shape{size.batch, size.rows, d} : Shape{size.rows, d};
+}
+
+std::vector<Dim> rows_dims(const BlockSize& size, std::int64_t d) {
+  const Shape shape = rows_shape(size, d);
+  return {shape.begin(), shape.end()};
+}
+
+std::string rows_text(const BlockSize& size) {
+  return (size.batch > 1 ? std::to_string(size.batch) + "x" : "") + std::to_string(size.rows);
+}
+
 // SwiGLU feed-forward: down(silu(x·Wg) ⊙ (x·Wu)). The engine fuses the gate and up products into one
 // gated dense whose output tiles are gated in cache.
 BuiltBlock gated_mlp(const BlockSize& size) {
-  const std::int64_t d = 768, h = 3072, m = size.rows;
+  const Width w = block_width("gated-mlp", size, 768);
+  const std::int64_t d = w.d, h = 4 * d, m = size.batch * size.rows;
   GraphBuilder g;
-  auto x = g.input("x", {m, d});
-  const float ws = 1.0f / 28.0f;  // ~1/sqrt(d): keeps activations O(1)
-  auto gate = g.dense("ffn.gate", x, g.constant("ffn.gate.w", random_tensor({d, h}, ws, 1)));
-  auto up = g.dense("ffn.up", x, g.constant("ffn.up.w", random_tensor({d, h}, ws, 2)));
+  auto x = g.input("x", rows_dims(size, d));
+  auto gate = g.dense("ffn.gate", x, g.constant("ffn.gate.w", random_tensor({d, h}, w.weight_scale, 1)));
+  auto up = g.dense("ffn.up", x, g.constant("ffn.up.w", random_tensor({d, h}, w.weight_scale, 2)));
   auto hidden = g.output_gate("ffn.swiglu", gate, up, Activation::silu(), Activation::identity());
-  g.output("y", g.dense("ffn.down", hidden, g.constant("ffn.down.w", random_tensor({h, d}, 1.0f / 55.0f, 3))));
-  BuiltBlock b{g.build(), {{"x", random_tensor({m, d}, 1.0f, 4)}}};
+  const float ws_down = 1.0f / std::sqrt(static_cast<float>(h));
+  g.output("y", g.dense("ffn.down", hidden, g.constant("ffn.down.w", random_tensor({h, d}, ws_down, 3))));
+  BuiltBlock b{g.build(), {{"x", random_tensor(rows_shape(size, d), 1.0f, 4)}}};
   b.flops = 2.0 * m * d * h * 3;
   b.rows = static_cast<double>(m);
-  b.shape = std::to_string(m) + "x" + std::to_string(d) + "->2x" + std::to_string(h) + "->" + std::to_string(d);
+  b.shape = rows_text(size) + "x" + std::to_string(d) + "->2x" + std::to_string(h) + "->" + std::to_string(d);
   return b;
 }
 
 BuiltBlock dense_block(const BlockSize& size) {
-  const std::int64_t k = 768, n = 3072, m = size.rows;
+  const Width w = block_width("dense", size, 768);
+  const std::int64_t k = w.d, n = 4 * k, m = size.batch * size.rows;
   GraphBuilder g;
-  auto x = g.input("x", {m, k});
-  g.output("y", g.dense("dense", x, g.constant("w", random_tensor({k, n}, 1.0f / 28.0f, 1)),
+  auto x = g.input("x", rows_dims(size, k));
+  g.output("y", g.dense("dense", x, g.constant("w", random_tensor({k, n}, w.weight_scale, 1)),
                         g.constant("b", random_tensor({n}, 0.1f, 2))));
-  BuiltBlock b{g.build(), {{"x", random_tensor({m, k}, 1.0f, 3)}}};
+  BuiltBlock b{g.build(), {{"x", random_tensor(rows_shape(size, k), 1.0f, 3)}}};
   b.flops = 2.0 * m * k * n;
   b.rows = static_cast<double>(m);
-  b.shape = std::to_string(m) + "x" + std::to_string(k) + "->" + std::to_string(n);
+  b.shape = rows_text(size) + "x" + std::to_string(k) + "->" + std::to_string(n);
   return b;
 }
 
@@ -84,11 +117,12 @@ BuiltBlock multiplex_block(const BlockSize& size) {
 
 // Synaptic gating with one gate per input and row: (x ⊙ G)·W, W prepacked.
 BuiltBlock synaptic_gate_block(const BlockSize& size) {
-  const std::int64_t k = 768, n = 3072, m = size.rows;
+  const Width w = block_width("synaptic-gate", size, 768);
+  const std::int64_t k = w.d, n = 4 * k, m = size.batch * size.rows;
   GraphBuilder g;
   auto x = g.input("x", {m, k});
   auto gate = g.input("gate", {m, k, 1});
-  g.output("y", g.synaptic_gate("synaptic", x, g.constant("w", random_tensor({k, n}, 1.0f / 28.0f, 1)), gate));
+  g.output("y", g.synaptic_gate("synaptic", x, g.constant("w", random_tensor({k, n}, w.weight_scale, 1)), gate));
   BuiltBlock b{g.build(), {{"x", random_tensor({m, k}, 1.0f, 2)}, {"gate", random_tensor({m, k, 1}, 1.0f, 3)}}};
   b.flops = 2.0 * m * k * n;
   b.rows = static_cast<double>(m);
@@ -105,8 +139,10 @@ double attention_flops(std::int64_t b, std::int64_t h, std::int64_t sq, std::int
 // BERT-base encoder layer (post-LN, GELU erf) on one sequence, built with the public blocks API: a fused
 // QKV product read in place by the attention, epilogue-fused biases and GELU, layer_norm ops.
 BuiltBlock encoder_block(const BlockSize& size) {
-  const std::int64_t d = 768, heads = 12, ffn = 3072, batch = 1, seq = size.seq > 0 ? size.seq : 128;
-  const float ws = 1.0f / 28.0f, ws_ffn = 1.0f / 55.0f;  // ~1/sqrt(fan_in): activations stay O(1)
+  const Width width = block_width("encoder", size, 768);
+  const std::int64_t d = width.d, heads = width.heads, ffn = 4 * d, batch = size.batch;
+  const std::int64_t seq = size.seq > 0 ? size.seq : 128;
+  const float ws = width.weight_scale, ws_ffn = 1.0f / std::sqrt(static_cast<float>(ffn));  // activations stay O(1)
   EncoderLayerWeights w;
   w.attention.w_qkv = random_tensor({d, 3 * d}, ws, 1);
   w.attention.b_qkv = random_tensor({3 * d}, 0.1f, 2);
@@ -140,11 +176,13 @@ BuiltBlock encoder_block(const BlockSize& size) {
 
 // The attention core alone: softmax(Q·Kᵀ/8)·V on q, k, v [1, 12, seq, 64] (4-D layout).
 BuiltBlock attention_block(const BlockSize& size) {
-  const std::int64_t batch = 1, heads = 12, dim = 64, seq = size.seq > 0 ? size.seq : 512;
+  const Width width = block_width("attention", size, 768);
+  const std::int64_t batch = size.batch, heads = width.heads, dim = width.head_dim;
+  const std::int64_t seq = size.seq > 0 ? size.seq : 512;
   GraphBuilder g;
   const Shape shape{batch, heads, seq, dim};
   AttentionOptions o;
-  o.scale = 0.125f;
+  o.scale = 1.0f / std::sqrt(static_cast<float>(dim));
   g.output("y", g.attention("attention", g.input("q", {batch, heads, seq, dim}), g.input("k", {batch, heads, seq, dim}),
                             g.input("v", {batch, heads, seq, dim}), std::nullopt, std::nullopt, o));
   BuiltBlock b{g.build(),
@@ -162,14 +200,18 @@ BuiltBlock attention_block(const BlockSize& size) {
 // KV cache that prepare() fills with a --seq prompt; each run appends its token, so the context grows
 // from seq to seq + runs over the measurement.
 BuiltBlock decoder_block(const BlockSize& size) {
-  const std::int64_t d = 2048, heads = 32, kv_heads = 4, dim = 64, ffn = 5632, batch = 1;
+  const Width width = block_width("decoder", size, 2048);
+  // TinyLlama's proportions: 8 query heads per KV head (plain multi-head when heads is not a multiple of
+  // 8) and an FFN of 2.75·d, rounded up to a multiple of 64.
+  const std::int64_t d = width.d, heads = width.heads, kv_heads = heads % 8 == 0 ? heads / 8 : heads;
+  const std::int64_t dim = width.head_dim, ffn = (d * 11 / 4 + 63) / 64 * 64, batch = size.batch;
   const std::int64_t seq = size.seq > 0 ? size.seq : 128;
   if (size.mode != "prefill" && size.mode != "decode") {
     throw Error(ErrorCode::kInvalidArgument,
                 "block decoder: --mode must be prefill or decode, got '" + size.mode + "'");
   }
   const bool decode = size.mode == "decode";
-  const float ws = 1.0f / 45.0f, ws_ffn = 1.0f / 75.0f;  // ~1/sqrt(fan_in)
+  const float ws = width.weight_scale, ws_ffn = 1.0f / std::sqrt(static_cast<float>(ffn));  // ~1/sqrt(fan_in)
   LlamaLayerWeights w;
   w.attn_norm = random_tensor({d}, 1.0f, 1);
   w.wq = random_tensor({d, heads * dim}, ws, 2);
@@ -219,20 +261,26 @@ BuiltBlock decoder_block(const BlockSize& size) {
 }  // namespace
 
 const std::vector<BlockInfo>& builtin_blocks() {
+  static const std::vector<std::string> dense = {"--rows", "--batch", "--dmodel"}, elementwise = {"--elements"},
+                                        transformer = {"--seq", "--batch", "--dmodel", "--heads"},
+                                        decoder = {"--seq", "--batch", "--dmodel", "--heads", "--mode"};
   static const std::vector<BlockInfo> blocks = {
-      {"gated-mlp", "SwiGLU feed-forward 768->3072->768 (output gating fused into the up/gate product)", gated_mlp},
-      {"dense", "dense 768->3072 with bias (oneDNN, prepacked, TBB-tiled)", dense_block},
-      {"output-gate", "output gating y = s1 * sigmoid(s2) on 16M floats (memory-bound)", output_gate_block},
-      {"square", "quadratic activation y = x*x on 16M floats (memory-bound)", square_block},
-      {"multiplex", "multiplexing y = relu(s + 0.5*a) on 16M floats (memory-bound)", multiplex_block},
-      {"synaptic-gate", "synaptic gating (x*G)·W with per-input gates, 768->3072", synaptic_gate_block},
+      {"gated-mlp", "SwiGLU feed-forward 768->3072->768 (output gating fused into the up/gate product)", gated_mlp,
+       dense},
+      {"dense", "dense 768->3072 with bias (prepacked, TBB-tiled)", dense_block, dense},
+      {"output-gate", "output gating y = s1 * sigmoid(s2) on 16M floats (memory-bound)", output_gate_block,
+       elementwise},
+      {"square", "quadratic activation y = x*x on 16M floats (memory-bound)", square_block, elementwise},
+      {"multiplex", "multiplexing y = relu(s + 0.5*a) on 16M floats (memory-bound)", multiplex_block, elementwise},
+      {"synaptic-gate", "synaptic gating (x*G)·W with per-input gates, 768->3072", synaptic_gate_block, dense},
       {"encoder", "BERT-base encoder layer (d 768, 12 heads, FFN 3072, GELU, post-LN), batch 1, --seq tokens (128)",
-       encoder_block},
-      {"attention", "fused attention softmax(Q·Kᵀ/8)·V, q/k/v [1,12,seq,64], --seq (512)", attention_block},
+       encoder_block, transformer},
+      {"attention", "fused attention softmax(Q·Kᵀ/8)·V, q/k/v [1,12,seq,64], --seq (512)", attention_block,
+       transformer},
       {"decoder",
        "Llama-style decoder layer (TinyLlama shape: d 2048, GQA 32/4 heads, RoPE, SwiGLU 5632); --mode prefill "
        "(--seq prompt, 128) or decode (one token per run over a KV cache of --seq)",
-       decoder_block},
+       decoder_block, decoder},
   };
   return blocks;
 }

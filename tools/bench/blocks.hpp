@@ -15,6 +15,9 @@ struct BlockSize {
   std::int64_t rows = 128;                        ///< rows (tokens) for dense blocks
   std::int64_t elements = std::int64_t{1} << 24;  ///< elements for the elementwise quark kernels
   std::int64_t seq = 0;          ///< sequence length for the encoder and attention blocks; 0 = the block's default
+  std::int64_t batch = 1;        ///< independent sequences (or row groups for the dense blocks) per run
+  std::int64_t dmodel = 0;       ///< model width (hidden size); 0 = the block's default (768, decoder 2048)
+  std::int64_t heads = 0;        ///< attention heads; 0 = dmodel / 64 (head dim 64)
   std::string mode = "prefill";  ///< decoder: "prefill" (a whole prompt per run) or "decode" (one token per run)
   std::int64_t runs = 0;         ///< runs the bench will make per Session (warmup + iters): sizes the KV cache
 };
@@ -36,6 +39,7 @@ struct BlockInfo {
   std::string name;
   std::string description;
   std::function<BuiltBlock(const BlockSize&)> build;
+  std::vector<std::string> size_options;  ///< the size options the block reads, e.g. {"--rows", "--dmodel"}
 };
 
 /// Every built-in block, in the order --list-blocks prints them.
