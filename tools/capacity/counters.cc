@@ -12,6 +12,7 @@
 
 #include "engine/parallel.hpp"
 #include "quarks/error.hpp"
+#include "tools/capacity/canonical_forms.hpp"
 #include "tools/capacity/realise.hpp"
 #include "tools/capacity/symmetry.hpp"
 
@@ -171,6 +172,17 @@ std::vector<std::uint64_t> unique_sorted(std::vector<std::uint64_t> v) {
   return v;
 }
 
+// The certificate of an output-gating function t: the two gates' integer weights, combined, give t at
+// every point (and neither sum is 0 anywhere).
+void check_gated_pair(const Realised& a, const Realised& b, std::uint64_t t, int n, GateOutput output) {
+  for (std::uint32_t p = 0; p < num_points(n); ++p) {
+    const std::int64_t s1 = linear_sum(a.weights, p, n), s2 = linear_sum(b.weights, p, n);
+    const bool value = output == GateOutput::kPm1 ? ((s1 > 0) == (s2 > 0)) : (s1 > 0 && s2 > 0);
+    if (s1 == 0 || s2 == 0 || value != static_cast<bool>(t >> p & 1u))
+      throw Error(ErrorCode::kInternal, "output-gating: a certificate failed its check");
+  }
+}
+
 CountResult from_functions(const std::vector<std::uint64_t>& functions, const CountResult& stats) {
   CountResult r = stats;
   r.count = functions.size();
@@ -180,7 +192,7 @@ CountResult from_functions(const std::vector<std::uint64_t>& functions, const Co
 }  // namespace
 
 std::vector<std::uint64_t> output_gating_functions(int n, GateOutput output, CountResult* stats) {
-  check_range("output-gating", n, kOutputGatingMaxN);
+  check_range("output-gating (list)", n, kOutputGatingListMaxN);
   const std::vector<Realised> gates = all_threshold_functions(n);
   const std::uint64_t functions = std::uint64_t{1} << num_points(n);
   // For each realised function, the first pair of gates found (their certificates are checked).
@@ -196,23 +208,51 @@ std::vector<std::uint64_t> output_gating_functions(int n, GateOutput output, Cou
   for (std::uint64_t t = 0; t < functions; ++t) {
     const auto [i, j] = witness[t];
     if (i == kNone) continue;
-    // The certificate: the two gates' integer weights; their outputs combined equal t at every point.
-    for (std::uint32_t p = 0; p < num_points(n); ++p) {
-      const std::int64_t s1 = linear_sum(gates[i].weights, p, n), s2 = linear_sum(gates[j].weights, p, n);
-      const bool value = output == GateOutput::kPm1 ? ((s1 > 0) == (s2 > 0)) : (s1 > 0 && s2 > 0);
-      if (s1 == 0 || s2 == 0 || value != static_cast<bool>(t >> p & 1u))
-        throw Error(ErrorCode::kInternal, "output-gating: a certificate failed its check");
-    }
+    check_gated_pair(gates[i], gates[j], t, n, output);
     if (stats) ++stats->certificates_checked;
     out.push_back(t);
   }
   return out;
 }
 
-CountResult count_output_gating(int n, GateOutput output) {
-  CountResult stats;
-  const auto functions = output_gating_functions(n, output, &stats);
-  return from_functions(functions, stats);
+CountResult count_output_gating(int n, GateOutput output, const Progress& progress) {
+  check_range("output-gating", n, kOutputGatingMaxN);
+  CountResult result;
+  // Every pair of gates (f, g) is a group image of a pair (r, h) with r canonical (a positive regular
+  // threshold function) and h any threshold function; the group maps f·g to r·h's images. So the
+  // realised functions are the orbits of {r·h}: count each orbit once by its least member.
+  const std::vector<Realised> canonical = canonical_threshold_functions(n, {}, &result).back();
+  const std::vector<Realised> gates = all_threshold_functions(n);
+  const auto combine = [output, n](std::uint64_t a, std::uint64_t b) {
+    return output == GateOutput::kPm1 ? ~(a ^ b) & all_ones(n) : a & b;
+  };
+  std::vector<std::uint32_t> products;
+  products.reserve(canonical.size() * gates.size());
+  for (const Realised& r : canonical) {
+    for (const Realised& h : gates) {
+      const auto t = static_cast<std::uint32_t>(combine(r.table.words[0], h.table.words[0]));
+      check_gated_pair(r, h, t, n, output);
+      products.push_back(t);
+    }
+    if (progress) progress("products", products.size(), canonical.size() * gates.size());
+  }
+  result.certificates_checked += products.size();
+  std::sort(products.begin(), products.end());
+  products.erase(std::unique(products.begin(), products.end()), products.end());
+  std::vector<std::uint32_t> least(products.size()), stabiliser(products.size());
+  canonical_forms(products, n, least, stabiliser);
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> orbits(products.size());
+  for (std::size_t i = 0; i < products.size(); ++i) orbits[i] = {least[i], stabiliser[i]};
+  std::sort(orbits.begin(), orbits.end());
+  orbits.erase(std::unique(orbits.begin(), orbits.end()), orbits.end());
+  const std::uint64_t group = group_order(n);
+  for (std::size_t i = 0; i < orbits.size(); ++i) {
+    if (i > 0 && orbits[i].first == orbits[i - 1].first)
+      throw Error(ErrorCode::kInternal, "output-gating: one canonical form with two stabiliser sizes");
+    result.count += group / orbits[i].second;
+  }
+  result.classes = orbits.size();
+  return result;
 }
 
 std::vector<std::uint64_t> multiplexing_functions(int n, CountResult* stats) {

@@ -31,7 +31,8 @@ using Progress = std::function<void(const std::string& stage, std::uint64_t done
 // Largest n each counter accepts.
 inline constexpr int kThresholdMaxN = 8;
 inline constexpr int kPolynomialThresholdMaxN = 4;
-inline constexpr int kOutputGatingMaxN = 4;
+inline constexpr int kOutputGatingMaxN = 5;
+inline constexpr int kOutputGatingListMaxN = 4;  // output_gating_functions
 inline constexpr int kMultiplexingMaxN = 5;
 inline constexpr int kSynapticSharedMaxN = 4;
 inline constexpr int kSynapticPerSynapseMaxN = 3;
@@ -54,8 +55,11 @@ CountResult count_polynomial_threshold(int n, int degree);
 
 enum class GateOutput { kPm1, k01 };
 // Output gating of two threshold gates on the same inputs: {f g} (pm1) or {f AND g} (01, +1 = true).
-CountResult count_output_gating(int n, GateOutput output);
-// The tables of the functions output gating realises (n <= 4), sorted.
+// Counted by orbits: the products r·h of every canonical threshold function r with every threshold
+// function h (each pair's integer weights checked at every point) are brought to canonical form under
+// the cube's symmetries (canonical_forms.hpp), and each orbit adds 2^n n! / |stabiliser|. n <= 5.
+CountResult count_output_gating(int n, GateOutput output, const Progress& progress = {});
+// The tables of the functions output gating realises (n <= 4), sorted: every pair of gates, listed.
 std::vector<std::uint64_t> output_gating_functions(int n, GateOutput output, CountResult* stats = nullptr);
 
 // Multiplexing, the lower-bound construction for output gating (n >= 1): the product of

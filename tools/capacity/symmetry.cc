@@ -19,8 +19,8 @@ bool is_positive_regular(const TruthTable& f, int n) {
 }
 
 std::uint64_t regular_orbit_size(const TruthTable& f, int n) {
-  std::uint64_t group = std::uint64_t{1} << n, stabiliser = 1;
-  for (int i = 2; i <= n; ++i) group *= static_cast<std::uint64_t>(i);
+  const std::uint64_t group = group_order(n);
+  std::uint64_t stabiliser = 1;
   for (int i = 0; i < n; ++i)
     if (!depends_on(f, n, i)) stabiliser *= 2;
   int run = 1;

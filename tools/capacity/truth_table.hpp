@@ -60,6 +60,12 @@ struct GroupElement {
 
 // All 2^n * n! elements, identity first.
 std::vector<GroupElement> hyperoctahedral_group(int n);
+// Its order, 2^n n!.
+inline std::uint64_t group_order(int n) {
+  std::uint64_t order = std::uint64_t{1} << n;
+  for (int i = 2; i <= n; ++i) order *= static_cast<std::uint64_t>(i);
+  return order;
+}
 // g f for n <= 8.
 TruthTable apply(const GroupElement& g, const TruthTable& f, int n);
 

@@ -40,7 +40,7 @@ includes the functions that ignore some inputs):
   output-gating         two threshold gates f = sign(w.x + b), g = sign(v.x + c) on the same inputs;
                         --gate-output pm1: the product f(x) g(x) of their +-1 outputs (default);
                         --gate-output 01: the AND of their 0/1 outputs (1 = +1), reported as the
-                        +-1 function that is +1 where both gates are. n <= 4.
+                        +-1 function that is +1 where both gates are. n <= 5 (about 10 s).
   multiplexing          the lower-bound construction for output gating (additive activation attention):
                         sign(w.x' + b + L(1 + x_1)) * sign(v.x' + c + L(1 - x_1)), x' = (x_2..x_n),
                         L > |w.x' + b|, |v.x' + c| on the cube: any threshold function of x' where
@@ -143,7 +143,8 @@ Row run_count(const std::string& block, int n, int degree, const std::string& ga
     row.result = quarks::capacity::count_synaptic_gating(
         n, gates == "shared" ? quarks::capacity::SynapticGates::kShared : quarks::capacity::SynapticGates::kPerSynapse);
   } else {
-    row.result = quarks::capacity::count_output_gating(n, gate_output == "01" ? GateOutput::k01 : GateOutput::kPm1);
+    row.result = quarks::capacity::count_output_gating(n, gate_output == "01" ? GateOutput::k01 : GateOutput::kPm1,
+                                                       std::ref(bar));
   }
   row.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return row;

@@ -151,7 +151,7 @@ TEST(Multiplexing, ReachesTheSquareOfTheThresholdCountInsideOutputGating) {
     const std::uint64_t t = count_threshold(n - 1).count;
     const auto mux = multiplexing_functions(n);
     EXPECT_EQ(mux.size(), t * t) << "n = " << n;
-    if (n > kOutputGatingMaxN) continue;
+    if (n > kOutputGatingListMaxN) continue;
     const auto gating = output_gating_functions(n, GateOutput::kPm1);
     for (const std::uint64_t f : mux) EXPECT_TRUE(std::binary_search(gating.begin(), gating.end(), f));
   }
@@ -301,6 +301,7 @@ TEST(Counters, RejectNOutsideTheirRange) {
   EXPECT_THROW(count_threshold(kThresholdMaxN + 1), Error);
   EXPECT_THROW(count_polynomial_threshold(kPolynomialThresholdMaxN + 1, 2), Error);
   EXPECT_THROW(count_output_gating(kOutputGatingMaxN + 1, GateOutput::kPm1), Error);
+  EXPECT_THROW(output_gating_functions(kOutputGatingListMaxN + 1, GateOutput::kPm1), Error);
   EXPECT_THROW(count_multiplexing(kMultiplexingMaxN + 1), Error);
   EXPECT_THROW(count_synaptic_gating(kSynapticSharedMaxN + 1, SynapticGates::kShared), Error);
   EXPECT_THROW(count_synaptic_gating(kSynapticPerSynapseMaxN + 1, SynapticGates::kPerSynapse), Error);

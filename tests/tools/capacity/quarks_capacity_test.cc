@@ -153,9 +153,9 @@ TEST_F(QuarksCapacity, UsageErrorsExitWithTwo) {
   EXPECT_EQ(r.err,
             "quarks-capacity: error: threshold: n = 9 is beyond the exact range of this block (n <= 8) "
             "(see quarks-capacity --help)\n");
-  r = run({"count", "output-gating", "--n", "5"});
+  r = run({"count", "output-gating", "--n", "6"});
   EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.err.find("output-gating: n = 5 is beyond the exact range of this block (n <= 4)"), std::string::npos);
+  EXPECT_NE(r.err.find("output-gating: n = 6 is beyond the exact range of this block (n <= 5)"), std::string::npos);
   r = run({"count", "nope", "--n", "2"});
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.err.rfind("quarks-capacity: error: ", 0), 0u) << r.err;
