@@ -215,26 +215,28 @@ std::vector<std::uint64_t> output_gating_functions(int n, GateOutput output, Cou
   return out;
 }
 
-CountResult count_output_gating(int n, GateOutput output, const Progress& progress) {
-  check_range("output-gating", n, kOutputGatingMaxN);
-  CountResult result;
-  // Every pair of gates (f, g) is a group image of a pair (r, h) with r canonical (a positive regular
-  // threshold function) and h any threshold function; the group maps f·g to r·h's images. So the
-  // realised functions are the orbits of {r·h}: count each orbit once by its least member.
-  const std::vector<Realised> canonical = canonical_threshold_functions(n, {}, &result).back();
-  const std::vector<Realised> gates = all_threshold_functions(n);
-  const auto combine = [output, n](std::uint64_t a, std::uint64_t b) {
-    return output == GateOutput::kPm1 ? ~(a ^ b) & all_ones(n) : a & b;
-  };
+namespace {
+
+// Counts the functions combine(f, g) over all pairs of threshold functions f, g on n <= 5 variables, for
+// a block that commutes with the cube's symmetries σ: combine(σf, σg) = σ combine(f, g). Any pair is
+// the image under some σ of a pair (r, h) with r positive regular (σ takes f to its canonical form),
+// so the realised functions are the orbits of {combine(r, h)} over the canonical threshold functions r
+// and all threshold functions h (`canonical` and `gates`; combine takes their indexes). `check(r, h, t)` verifies the
+// pair's certificate (their integer weights give t at every point) and throws if it fails. Each product is brought to
+// canonical form (canonical_forms.hpp) and each orbit adds 2^n n! / |stabiliser|.
+template <class Combine, class Check>
+CountResult count_pair_orbits(int n, const std::vector<Realised>& canonical, const std::vector<Realised>& gates,
+                              const Combine& combine, const Check& check, const Progress& progress,
+                              CountResult result) {
   std::vector<std::uint32_t> products;
   products.reserve(canonical.size() * gates.size());
-  for (const Realised& r : canonical) {
-    for (const Realised& h : gates) {
-      const auto t = static_cast<std::uint32_t>(combine(r.table.words[0], h.table.words[0]));
-      check_gated_pair(r, h, t, n, output);
+  for (std::size_t i = 0; i < canonical.size(); ++i) {
+    for (std::size_t j = 0; j < gates.size(); ++j) {
+      const auto t = static_cast<std::uint32_t>(combine(i, j));
+      check(canonical[i], gates[j], t);
       products.push_back(t);
     }
-    if (progress) progress("products", products.size(), canonical.size() * gates.size());
+    if (progress) progress("pairs", products.size(), canonical.size() * gates.size());
   }
   result.certificates_checked += products.size();
   std::sort(products.begin(), products.end());
@@ -248,11 +250,40 @@ CountResult count_output_gating(int n, GateOutput output, const Progress& progre
   const std::uint64_t group = group_order(n);
   for (std::size_t i = 0; i < orbits.size(); ++i) {
     if (i > 0 && orbits[i].first == orbits[i - 1].first)
-      throw Error(ErrorCode::kInternal, "output-gating: one canonical form with two stabiliser sizes");
+      throw Error(ErrorCode::kInternal, "one canonical form with two stabiliser sizes");
     result.count += group / orbits[i].second;
   }
   result.classes = orbits.size();
   return result;
+}
+
+// The table of g(-x) from the table of g(x): point p of -x is p with every bit flipped.
+std::uint64_t negated_inputs(std::uint64_t table, int n) {
+  std::uint64_t out = 0;
+  for (std::uint32_t p = 0; p < num_points(n); ++p) out |= (table >> (p ^ (num_points(n) - 1)) & 1u) << p;
+  return out;
+}
+
+// sign(A(x)(w.x) + b) at point p for the gate sum `gate_sum` and the unit's weights w (bias first).
+std::int64_t shared_gated_sum(std::int64_t gate_sum, const std::vector<std::int64_t>& w, std::uint32_t p, int n) {
+  return (gate_sum > 0 ? 1 : -1) * (linear_sum(w, p, n) - w[0]) + w[0];
+}
+
+}  // namespace
+
+CountResult count_output_gating(int n, GateOutput output, const Progress& progress) {
+  check_range("output-gating", n, kOutputGatingMaxN);
+  CountResult stats;
+  const std::vector<Realised> canonical = canonical_threshold_functions(n, {}, &stats).back();
+  const std::vector<Realised> gates = all_threshold_functions(n);
+  return count_pair_orbits(
+      n, canonical, gates,
+      [&](std::size_t i, std::size_t j) {
+        const std::uint64_t a = canonical[i].table.words[0], b = gates[j].table.words[0];
+        return output == GateOutput::kPm1 ? ~(a ^ b) & all_ones(n) : a & b;
+      },
+      [&](const Realised& a, const Realised& b, std::uint64_t t) { check_gated_pair(a, b, t, n, output); }, progress,
+      stats);
 }
 
 std::vector<std::uint64_t> multiplexing_functions(int n, CountResult* stats) {
@@ -300,8 +331,8 @@ CountResult count_multiplexing(int n) {
 
 std::vector<std::uint64_t> synaptic_gating_functions(int n, SynapticGates kind, CountResult* stats) {
   const bool shared = kind == SynapticGates::kShared;
-  check_range(shared ? "synaptic-gating (shared)" : "synaptic-gating (per-synapse)", n,
-              shared ? kSynapticSharedMaxN : kSynapticPerSynapseMaxN);
+  check_range(shared ? "synaptic-gating (shared, list)" : "synaptic-gating (per-synapse)", n,
+              shared ? kSynapticSharedListMaxN : kSynapticPerSynapseMaxN);
   const std::vector<Realised> gates = all_threshold_functions(n);
   const std::uint32_t points = num_points(n);
   const std::uint64_t functions = std::uint64_t{1} << points;
@@ -335,10 +366,7 @@ std::vector<std::uint64_t> synaptic_gating_functions(int n, SynapticGates kind, 
         }
         if (found[table]) continue;
         const std::vector<std::int64_t>& w = gates[g].weights;
-        check_and_add(table, [&](std::uint32_t p) {
-          const std::int64_t gate = sums[a][p] > 0 ? 1 : -1;
-          return gate * (linear_sum(w, p, n) - w[0]) + w[0];
-        });
+        check_and_add(table, [&](std::uint32_t p) { return shared_gated_sum(sums[a][p], w, p, n); });
       }
   } else {
     // sign(sum_j w_j A_j(x) x_j + b) = F(z) with z_j = A_j(x) x_j and F = sign(w.z + b) a threshold function.
@@ -375,10 +403,34 @@ std::vector<std::uint64_t> synaptic_gating_functions(int n, SynapticGates kind, 
   return unique_sorted(std::move(out));
 }
 
-CountResult count_synaptic_gating(int n, SynapticGates gates) {
+CountResult count_synaptic_gating(int n, SynapticGates gates, const Progress& progress) {
+  if (gates == SynapticGates::kPerSynapse) {
+    CountResult stats;
+    const auto functions = synaptic_gating_functions(n, gates, &stats);
+    return from_functions(functions, stats);
+  }
+  // Shared: sign(A(x)(w.x) + b) = g(x) where A = +1 and g(-x) where A = -1, g = sign(w.x + b); A(σx)
+  // and g(σx) move together under a symmetry σ, so the pairs (A, g) count by orbits.
+  check_range("synaptic-gating (shared)", n, kSynapticSharedMaxN);
   CountResult stats;
-  const auto functions = synaptic_gating_functions(n, gates, &stats);
-  return from_functions(functions, stats);
+  const std::vector<Realised> canonical = canonical_threshold_functions(n, {}, &stats).back();
+  const std::vector<Realised> all = all_threshold_functions(n);
+  std::vector<std::uint64_t> negated(all.size());
+  for (std::size_t j = 0; j < all.size(); ++j) negated[j] = negated_inputs(all[j].table.words[0], n);
+  return count_pair_orbits(
+      n, canonical, all,
+      [&](std::size_t i, std::size_t j) {
+        const std::uint64_t a = canonical[i].table.words[0];
+        return (a & all[j].table.words[0]) | (~a & negated[j] & all_ones(n));
+      },
+      [&](const Realised& a, const Realised& g, std::uint64_t t) {
+        for (std::uint32_t p = 0; p < num_points(n); ++p) {
+          const std::int64_t s = shared_gated_sum(linear_sum(a.weights, p, n), g.weights, p, n);
+          if (s == 0 || (s > 0) != static_cast<bool>(t >> p & 1u))
+            throw Error(ErrorCode::kInternal, "synaptic-gating: a certificate failed its check");
+        }
+      },
+      progress, stats);
 }
 
 }  // namespace quarks::capacity

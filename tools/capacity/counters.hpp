@@ -34,7 +34,8 @@ inline constexpr int kPolynomialThresholdMaxN = 4;
 inline constexpr int kOutputGatingMaxN = 5;
 inline constexpr int kOutputGatingListMaxN = 4;  // output_gating_functions
 inline constexpr int kMultiplexingMaxN = 5;
-inline constexpr int kSynapticSharedMaxN = 4;
+inline constexpr int kSynapticSharedMaxN = 5;
+inline constexpr int kSynapticSharedListMaxN = 4;  // synaptic_gating_functions, shared
 inline constexpr int kSynapticPerSynapseMaxN = 3;
 
 // The positive regular threshold functions (one per class) on k = 0..n variables, each with weights
@@ -72,10 +73,11 @@ std::vector<std::uint64_t> multiplexing_functions(int n, CountResult* stats = nu
 
 // Synaptic gating: a threshold unit whose synapses are multiplied by threshold gates A = sign(u.x + c)
 // on the same inputs; the bias is not a synapse and is not gated.
-//   shared:      sign(A(x) (w.x) + b)                      (one gate for every synapse; n <= 4)
+//   shared:      sign(A(x) (w.x) + b)                      (one gate for every synapse; n <= 5)
 //   per-synapse: sign(sum_j w_j A_j(x) x_j + b)            (a gate A_j per synapse;      n <= 3)
 enum class SynapticGates { kShared, kPerSynapse };
-CountResult count_synaptic_gating(int n, SynapticGates gates);
+// shared is counted by orbits like output gating (n <= 5); per-synapse lists every gate tuple (n <= 3).
+CountResult count_synaptic_gating(int n, SynapticGates gates, const Progress& progress = {});
 std::vector<std::uint64_t> synaptic_gating_functions(int n, SynapticGates gates, CountResult* stats = nullptr);
 
 // log2 of a count (0 for 0).

@@ -47,7 +47,7 @@ includes the functions that ignore some inputs):
                         x_1 = +1 and any other where x_1 = -1, T(n-1)^2 functions. 1 <= n <= 5.
   synaptic-gating       a threshold unit whose synapses are multiplied by threshold gates
                         A = sign(u.x + c) on the same inputs (the bias is not gated);
-                        --gates shared: sign(A(x) (w.x) + b), one gate for all synapses (n <= 4);
+                        --gates shared: sign(A(x) (w.x) + b), one gate for all synapses (n <= 5);
                         --gates per-synapse: sign(sum_j w_j A_j(x) x_j + b), a gate per synapse (n <= 3).
 Every counted function has a certificate (integer weights; for the gated blocks the gates' and the
 unit's weights) checked exactly at all 2^n points.)";
@@ -141,7 +141,8 @@ Row run_count(const std::string& block, int n, int degree, const std::string& ga
     row.result = quarks::capacity::count_multiplexing(n);
   } else if (block == "synaptic-gating") {
     row.result = quarks::capacity::count_synaptic_gating(
-        n, gates == "shared" ? quarks::capacity::SynapticGates::kShared : quarks::capacity::SynapticGates::kPerSynapse);
+        n, gates == "shared" ? quarks::capacity::SynapticGates::kShared : quarks::capacity::SynapticGates::kPerSynapse,
+        std::ref(bar));
   } else {
     row.result = quarks::capacity::count_output_gating(n, gate_output == "01" ? GateOutput::k01 : GateOutput::kPm1,
                                                        std::ref(bar));

@@ -215,6 +215,15 @@ TEST(SynapticGating, SharedGateMatchesSmallIntegerWeights) {
   }
 }
 
+// The orbit count (pairs of a canonical gate and any unit, by canonical forms) equals the plain list of
+// every (gate, unit) pair.
+TEST(SynapticGating, SharedOrbitCountMatchesTheListOfAllPairs) {
+  for (int n = 0; n <= kSynapticSharedListMaxN; ++n)
+    EXPECT_EQ(count_synaptic_gating(n, SynapticGates::kShared).count,
+              synaptic_gating_functions(n, SynapticGates::kShared).size())
+        << "n = " << n;
+}
+
 TEST(SynapticGating, PerSynapseGatesMatchSmallIntegerWeights) {
   const int n = 2;
   const auto vectors = small_weight_vectors(n, 5);
@@ -304,6 +313,7 @@ TEST(Counters, RejectNOutsideTheirRange) {
   EXPECT_THROW(output_gating_functions(kOutputGatingListMaxN + 1, GateOutput::kPm1), Error);
   EXPECT_THROW(count_multiplexing(kMultiplexingMaxN + 1), Error);
   EXPECT_THROW(count_synaptic_gating(kSynapticSharedMaxN + 1, SynapticGates::kShared), Error);
+  EXPECT_THROW(synaptic_gating_functions(kSynapticSharedListMaxN + 1, SynapticGates::kShared), Error);
   EXPECT_THROW(count_synaptic_gating(kSynapticPerSynapseMaxN + 1, SynapticGates::kPerSynapse), Error);
 }
 
