@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 
 #include "engine/parallel.hpp"
 #include "quarks/error.hpp"
@@ -242,7 +243,13 @@ CountResult count_pair_orbits(int n, const std::vector<Realised>& canonical, con
   std::sort(products.begin(), products.end());
   products.erase(std::unique(products.begin(), products.end()), products.end());
   std::vector<std::uint32_t> least(products.size()), stabiliser(products.size());
-  canonical_forms(products, n, least, stabiliser);
+  constexpr std::size_t kChunk = std::size_t{1} << 18;  // tables per progress report
+  for (std::size_t begin = 0; begin < products.size(); begin += kChunk) {
+    const std::size_t size = std::min(kChunk, products.size() - begin);
+    canonical_forms(std::span(products).subspan(begin, size), n, std::span(least).subspan(begin, size),
+                    std::span(stabiliser).subspan(begin, size));
+    if (progress) progress("canonical forms", begin + size, products.size());
+  }
   std::vector<std::pair<std::uint32_t, std::uint32_t>> orbits(products.size());
   for (std::size_t i = 0; i < products.size(); ++i) orbits[i] = {least[i], stabiliser[i]};
   std::sort(orbits.begin(), orbits.end());
