@@ -55,16 +55,6 @@ dense_detail::TileGrid gemm_grid(const DenseConfig& c) {
   return dense_detail::plan_tile_grid(c.m, c.n, tasks, kGemmMaxTileCols, std::max<std::int64_t>(c.m, 1));
 }
 
-bool use_packed_gemm(const DenseConfig& c) {
-  if (c.bf16_weights) return false;
-  switch (c.backend) {
-    case DenseBackend::kOneDnn: return false;
-    case DenseBackend::kPackedGemm: return true;
-    case DenseBackend::kAuto: break;
-  }
-  return dense_detail::prefer_packed_gemm();
-}
-
 dense_detail::PackedTiledMatmul make_product(const DenseConfig& c, const float* w, const float* bias,
                                              bool& activation_fused) {
   dense_detail::PackedTiledMatmul::Spec spec;
@@ -84,11 +74,21 @@ dense_detail::PackedTiledMatmul make_product(const DenseConfig& c, const float* 
 
 }  // namespace
 
+bool use_packed_gemm(DenseBackend backend, bool bf16_weights) {
+  if (bf16_weights) return false;
+  switch (backend) {
+    case DenseBackend::kOneDnn: return false;
+    case DenseBackend::kPackedGemm: return true;
+    case DenseBackend::kAuto: break;
+  }
+  return dense_detail::prefer_packed_gemm();
+}
+
 struct DenseKernel::Impl {
   Impl(const DenseConfig& c, const float* w, const float* bias) : config(c) {
     dense_detail::validate_product("dense", c.m, c.k, c.n, c.max_threads, w != nullptr);
     validate_activation(c.activation, "dense");
-    if (use_packed_gemm(c)) {
+    if (use_packed_gemm(c.backend, c.bf16_weights)) {
       grid = gemm_grid(c);
       const auto pack = [&] { return dense_detail::PackedWeights(grid, c.k, w, c.n, bias); };
       packed = c.weights_cache != nullptr

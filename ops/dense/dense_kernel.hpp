@@ -27,6 +27,9 @@ class PackedWeightsCache;
 /// bf16 weights always run on oneDNN. The explicit choices exist for benchmarks and tests.
 enum class DenseBackend { kAuto, kOneDnn, kPackedGemm };
 
+/// Whether a dense kernel with this backend and weight type runs the packed GEMM (see DenseBackend).
+bool use_packed_gemm(DenseBackend backend, bool bf16_weights);
+
 struct DenseConfig {
   std::int64_t m = 0;                          ///< rows of x (all leading dims of x flattened); may be 0
   std::int64_t k = 0;                          ///< inner dim

@@ -63,16 +63,6 @@ Interleaved interleave(const dense_detail::TileGrid& grid, std::int64_t k, const
 // columns and 132-row blocks as fast as 768 columns and 3-7% faster than 192 columns or 64-row blocks.
 constexpr std::int64_t kGemmMaxTileCols = 384;
 
-bool use_packed_gemm(const GatedDenseConfig& c) {
-  if (c.bf16_weights) return false;
-  switch (c.backend) {
-    case DenseBackend::kOneDnn: return false;
-    case DenseBackend::kPackedGemm: return true;
-    case DenseBackend::kAuto: break;
-  }
-  return dense_detail::prefer_packed_gemm();
-}
-
 dense_detail::PackedTiledMatmul make_product(const GatedDenseConfig& c, const dense_detail::TileGrid& grid,
                                              const Interleaved& weights) {
   dense_detail::PackedTiledMatmul::Spec spec;
@@ -94,7 +84,7 @@ struct GatedDenseKernel::Impl {
     dense_detail::validate_product("gated dense", c.m, c.k, c.n, c.max_threads, w1 != nullptr && w2 != nullptr);
     validate_activation(c.f, "gated dense");
     validate_activation(c.g, "gated dense");
-    const bool packed_gemm = use_packed_gemm(c);
+    const bool packed_gemm = use_packed_gemm(c.backend, c.bf16_weights);
     const int tasks = packed_gemm && c.max_threads == 1 ? 1 : 2 * c.max_threads;
     const dense_detail::TileGrid out_grid =
         packed_gemm ? dense_detail::plan_tile_grid(c.m, c.n, tasks, kGemmMaxTileCols, dense_detail::kGemmMc)
