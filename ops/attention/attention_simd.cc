@@ -120,8 +120,11 @@ HWY_INLINE void PanelRow(const float* HWY_RESTRICT a, i64 a_row, i64 a_col, cons
 // `triangle` trims the causal triangle of a diagonal key block: query i sees block keys p <= i + triangle
 // (kNoTriangle: all). With kRowsOuter (scores, rows = keys, columns = queries) the row block starting at
 // row r needs only the columns from r - triangle on (rounded down to a vector; the rest is hidden, and
-// overwritten with -inf by MaskScores). Otherwise (context, rows = queries, inner steps = keys) a row
-// block ending before row e needs only the first e + triangle inner steps: later keys weigh exactly 0.
+// overwritten with -inf by MaskScores). Otherwise (context, rows = queries, inner steps = keys) row i
+// takes exactly its first i + 1 + triangle inner steps: the register block runs the steps of its first
+// row, then each later row adds its few remaining ones. (Running the whole block over the last row's
+// steps would multiply hidden keys' weights of 0 into V, and 0 · inf or 0 · NaN is NaN: a non-finite
+// value at a later position would reach earlier ones.)
 constexpr i64 kNoTriangle = std::numeric_limits<i64>::max() / 4;
 
 template <bool kAccumulate, bool kRowsOuter>
@@ -139,8 +142,8 @@ void Product(const float* HWY_RESTRICT a, i64 a_row, i64 a_col, const float* HWY
       j0 += skip;
       cols -= skip;
       if (cols == 0) return;
-    } else {
-      steps = std::clamp<i64>(i + r + triangle, 0, k);
+    } else if (triangle != kNoTriangle) {
+      steps = std::clamp<i64>(i + 1 + triangle, 0, k);  // the keys the block's first row sees
     }
     const float* ai = a + i * a_row;
     float* ci = c + i * ldc + j0;
@@ -152,6 +155,21 @@ void Product(const float* HWY_RESTRICT a, i64 a_row, i64 a_col, const float* HWY
       case 3: PanelRow<3, kAccumulate>(ai, a_row, a_col, bj, ldbj, ci, ldc, cols, steps, al); break;
       case 2: PanelRow<2, kAccumulate>(ai, a_row, a_col, bj, ldbj, ci, ldc, cols, steps, al); break;
       default: PanelRow<1, kAccumulate>(ai, a_row, a_col, bj, ldbj, ci, ldc, cols, steps, al); break;
+    }
+    if constexpr (!kRowsOuter) {
+      // Diagonal block: each later row of the block continues its own sum over the keys it alone sees
+      // (at most kTileRows - 1), so a row never multiplies its hidden keys' weights of exactly 0 into V:
+      // 0 · inf or 0 · NaN in V would make it NaN. The FMA chain continues in the same order, so
+      // finite results are the bits of one chain over the keys the row sees.
+      if (triangle != kNoTriangle) {
+        static constexpr float kOne = 1.0f;
+        for (i64 row = 1; row < r; ++row) {
+          const i64 row_steps = std::clamp<i64>(i + row + 1 + triangle, 0, k);
+          if (row_steps <= steps) continue;
+          PanelRow<1, true>(ai + row * a_row + steps * a_col, a_row, a_col, bj + steps * ldbj, ldbj, ci + row * ldc,
+                            ldc, cols, row_steps - steps, &kOne);
+        }
+      }
     }
   };
   if (kRowsOuter || pack == nullptr) {

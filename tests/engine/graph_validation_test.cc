@@ -130,7 +130,33 @@ TEST(GraphValidation, ArenaCapIsEnforcedAtCompileTime) {
   g.output("y", g.activation("b", h, Activation::tanh()));
   CompileOptions o;
   o.max_arena_bytes = 1 << 20;
-  expect_error([&] { compile(g.build(), o); }, ErrorCode::kResourceExhausted, {"max_arena_bytes = 1048576"});
+  // The need (the 4 MiB intermediate), the shapes and the cap.
+  expect_error([&] { compile(g.build(), o); }, ErrorCode::kResourceExhausted,
+               {"the activation arena needs 4194304 bytes for input shapes [1024,1024]", "max_arena_bytes = 1048576"});
+}
+
+TEST(GraphValidation, ArenaCapWithSymbolicShapesIsEnforcedWhenAShapeIsFirstPlanned) {
+  GraphBuilder g;
+  auto x = g.input("x", {"rows", 1024});
+  g.output("y", g.activation("b", g.activation("a", x, Activation::relu()), Activation::tanh()));
+  CompileOptions o;
+  o.max_arena_bytes = 1 << 20;
+  const Model model = compile(g.build(), o);  // no shapes yet: nothing to plan
+  Session s(model);
+  const Tensor big(DType::kF32, Shape{1024, 1024});
+  expect_error(
+      [&] {
+        s.run({{"x", big}});
+      },
+      ErrorCode::kResourceExhausted, {"needs 4194304 bytes for input shapes [1024,1024]", "max_arena_bytes = 1048576"});
+  EXPECT_EQ(s.arena_bytes(), 0u);  // nothing was allocated
+  // Shapes under the cap run, on the same Session.
+  const Tensor small = test::random_tensor({16, 1024}, 1);
+  const Tensor y = s.run({{"x", small}}).at("y");
+  for (std::int64_t i = 0; i < y.numel(); i += 97) {
+    EXPECT_NEAR(y.f32()[i], std::tanh(std::max(0.0, static_cast<double>(small.f32()[i]))), 1e-6) << i;
+  }
+  EXPECT_LE(s.arena_bytes(), std::size_t{1} << 20);
 }
 
 TEST(GraphPasses, DeadNodesAreDropped) {

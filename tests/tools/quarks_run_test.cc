@@ -3,15 +3,20 @@
 // and boolean inputs and outputs, NumPy references) and on every error path, checking the exit status
 // and the exact message.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <random>
 #include <sstream>
 
+#include "onnx/onnx_model_builder.hpp"
 #include "onnx/onnx_test_util.hpp"
 #include "quarks/quarks.hpp"
 #include "tools/common/inputs.hpp"
@@ -528,13 +533,403 @@ TEST_F(QuarksRun, UsageErrorsExitWith2) {
 TEST_F(QuarksRun, HelpDocumentsInputsOutputsAndExitStatus) {
   const ToolResult r = run({"--help"});
   EXPECT_EQ(r.status, 0);
-  for (const std::string needle : {"--input", "--output-dir", "--threads", "--precision", "--print-graph",
-                                   "float64 (rounded to nearest", "int32", "become '_'", "Exit status"}) {
+  for (const std::string needle :
+       {"--input", "--output-dir", "--threads", "--precision", "--max-arena-mb", "--print-graph",
+        "float64 (rounded to nearest", "int32", "become '_'", "Exit status"}) {
     EXPECT_NE(r.out.find(needle), std::string::npos) << needle << "\n" << r.out;
   }
   const ToolResult v = run({"--version"});
   EXPECT_EQ(v.status, 0);
   EXPECT_EQ(v.out, std::string(quarks::version()) + "\n");
+}
+
+// --- hostile model files, end to end --------------------------------------------------------------------
+// The importer's own tests (tests/onnx/onnx_import_errors_test.cc) check each error at the API level;
+// these check what a user of quarks-run sees: exit status 1, one line naming the problem, no crash
+// (std::terminate, abort, a sanitizer report), no hang and no absurd allocation (outside the sanitizer
+// builds the tool runs under a 1 GiB address-space limit, and always under a time limit).
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;  // the sanitizers reserve terabytes of address space: no ulimit -v
+#else
+constexpr bool kSanitized = false;
+#endif
+constexpr int kTimeoutSeconds = 30;     // `timeout` kills a hung tool (status 124)
+constexpr double kHostileSeconds = 15;  // a healthy run takes well under a second (a few under sanitizers)
+
+using quarks::testing::f32_tensor;
+using quarks::testing::i64_tensor;
+using quarks::testing::OnnxModel;
+using quarks::testing::set_attr_int;
+
+// What a crash or a sanitizer leaves on stderr.
+void expect_no_crash_text(const std::string& err) {
+  for (const std::string bad : {"terminate", "Aborted", "Sanitizer", "runtime error", "Segmentation", "core dumped"}) {
+    EXPECT_EQ(err.find(bad), std::string::npos) << bad << " in: " << err;
+  }
+}
+
+class QuarksRunHostile : public QuarksRun {
+ protected:
+  // quarks-run under `timeout` (status 124 when killed) and, outside sanitizer builds, `ulimit -v`.
+  ToolResult run_limited(const std::vector<std::string>& args, double* seconds = nullptr) const {
+    const std::string env =
+        std::string(kSanitized ? "" : "ulimit -v 1048576 && ") + "timeout " + std::to_string(kTimeoutSeconds) + " ";
+    const auto start = std::chrono::steady_clock::now();
+    ToolResult r = run_tool(QUARKS_RUN_EXE, args, env);
+    if (seconds) *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return r;
+  }
+
+  // An error run: status 1, one "quarks-run: error: " line holding every fragment, nothing on stdout,
+  // no output file, within the time bound.
+  void expect_error(const std::vector<std::string>& args, const std::vector<std::string>& fragments) const {
+    double seconds = 0;
+    const ToolResult r = run_limited(concat(args, {"-o", (tmp_ / "out").string(), "--threads", "2"}), &seconds);
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_EQ(r.err.rfind("quarks-run: error: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    for (const std::string& f : fragments) EXPECT_NE(r.err.find(f), std::string::npos) << f << " not in: " << r.err;
+    expect_no_crash_text(r.err);
+    EXPECT_EQ(r.out, "");
+    EXPECT_LT(seconds, kHostileSeconds);
+    // Nothing written (a run-time error comes after the folder is made).
+    EXPECT_TRUE(!fs::exists(tmp_ / "out") || fs::is_empty(tmp_ / "out"));
+  }
+
+  // A float32 .npy of `shape` (Python tuple text) holding `count` values.
+  fs::path write_f32(const std::string& name, const std::string& shape, std::size_t count) const {
+    std::vector<float> v(count);
+    for (std::size_t i = 0; i < count; ++i) v[i] = 0.25f * static_cast<float>(i % 7) - 0.5f;
+    return write_raw(name, "<f4", shape, v.data(), v.size() * 4);
+  }
+};
+
+// x [2,3] + w -> y, with the initializer w as given.
+OnnxModel add_model(const onnx::TensorProto& w) {
+  OnnxModel m;
+  m.input("x", std::vector<std::int64_t>{2, 3});
+  m.initializer(w);
+  m.node("Add", "add", {"x", w.name()}, {"y"});
+  m.output("y");
+  return m;
+}
+
+// w [2,3] as external data with these entries.
+onnx::TensorProto external_w(const std::vector<std::pair<std::string, std::string>>& entries) {
+  onnx::TensorProto w;
+  w.set_name("w");
+  w.set_data_type(onnx::TensorProto::FLOAT);
+  w.add_dims(2);
+  w.add_dims(3);
+  w.set_data_location(onnx::TensorProto::EXTERNAL);
+  for (const auto& [k, v] : entries) {
+    auto* e = w.add_external_data();
+    e->set_key(k);
+    e->set_value(v);
+  }
+  return w;
+}
+
+struct HostileModel {
+  std::string name;
+  // The bytes of model.onnx, given the test's folder (the model lies in <folder>/model/).
+  std::function<std::string(const fs::path& folder)> bytes;
+  std::string input_shape;  // x.npy's shape, e.g. "(2, 3)"
+  std::vector<std::string> fragments;
+};
+
+std::vector<HostileModel> hostile_models() {
+  const auto bytes_of = [](OnnxModel m) { return [m](const fs::path&) { return m.bytes(); }; };
+  const std::int64_t k2_20 = std::int64_t{1} << 20, k2_40 = std::int64_t{1} << 40;
+  std::vector<HostileModel> cases;
+
+  OnnxModel valid = add_model(f32_tensor("w", {2, 3}, {1, 2, 3, 4, 5, 6}));
+  const std::string valid_bytes = valid.bytes();
+  cases.push_back({"truncated",
+                   [valid_bytes](const fs::path&) { return valid_bytes.substr(0, valid_bytes.size() / 2); },
+                   "(2, 3)",
+                   {"model.onnx", "not a valid ONNX model: the protobuf does not parse"}});
+  cases.push_back({"random_bytes",
+                   [](const fs::path&) {
+                     std::mt19937 rng(99);
+                     std::string b(4096, '\0');
+                     for (char& c : b) c = static_cast<char>(rng());
+                     return b;
+                   },
+                   "(2, 3)",
+                   {"model.onnx", "not a valid ONNX model"}});
+  cases.push_back({"empty_file",
+                   [](const fs::path&) { return std::string(); },
+                   "(2, 3)",
+                   {"model.onnx", "not a valid ONNX model: it has no graph"}});
+
+  // Initializers whose dims disagree with their data, or are absurd: refused before any allocation.
+  cases.push_back({"raw_data_short",
+                   bytes_of(add_model(f32_tensor("w", {2, 3}, {1, 2, 3, 4, 5}))),
+                   "(2, 3)",
+                   {"initializer 'w'", "raw_data has 20 bytes but dims [2,3] of FLOAT need 24"}});
+  cases.push_back({"dims_2e40_elements",
+                   bytes_of(add_model(f32_tensor("w", {k2_20, k2_20}, {1.0f}))),
+                   "(2, 3)",
+                   {"initializer 'w'", "raw_data has 4 bytes but dims [1048576,1048576] of FLOAT need"}});
+  cases.push_back({"dims_overflowing_int64",
+                   bytes_of(add_model(f32_tensor("w", {k2_40, k2_40}, {1.0f}))),
+                   "(2, 3)",
+                   {"initializer 'w'", "too many elements"}});
+  cases.push_back({"typed_data_short",
+                   bytes_of(add_model(i64_tensor("w", {k2_20, k2_20}, {1}))),
+                   "(2, 3)",
+                   {"initializer 'w'", "int64_data has 1 values"}});
+
+  // External data that would be read from outside the model's folder. outside.bin next to the folder
+  // is a FIFO: had the tool opened it, it would block until the time limit.
+  cases.push_back(
+      {"external_parent",
+       bytes_of(add_model(external_w({{"location", "../outside.bin"}}))),
+       "(2, 3)",
+       {"model.onnx", "initializer 'w'", "external data location '../outside.bin' leaves the model's folder"}});
+  cases.push_back({"external_absolute",
+                   [](const fs::path& folder) {
+                     return add_model(external_w({{"location", (folder / "outside.bin").string()}})).bytes();
+                   },
+                   "(2, 3)",
+                   {"initializer 'w'", "is absolute"}});
+  cases.push_back({"external_symlink",
+                   [](const fs::path& folder) {
+                     fs::create_symlink(folder / "outside.bin", folder / "model" / "link.bin");
+                     return add_model(external_w({{"location", "link.bin"}})).bytes();
+                   },
+                   "(2, 3)",
+                   {"initializer 'w'", "'link.bin' leaves the model's folder"}});
+  cases.push_back({"external_range_past_the_file",
+                   [](const fs::path& folder) {
+                     std::ofstream(folder / "model" / "w.bin", std::ios::binary) << std::string(24, '\0');
+                     return add_model(external_w({{"location", "w.bin"}, {"offset", "16"}})).bytes();
+                   },
+                   "(2, 3)",
+                   {"initializer 'w'", "external data has 8 bytes, the dims need 24"}});
+  cases.push_back({"external_missing",
+                   bytes_of(add_model(external_w({{"location", "nope.bin"}}))),
+                   "(2, 3)",
+                   {"initializer 'w'", "nope.bin"}});
+
+  // Graph structure.
+  OnnxModel cycle;
+  cycle.input("x", std::vector<std::int64_t>{2, 3});
+  cycle.node("Add", "A", {"x", "b"}, {"a"});
+  cycle.node("Relu", "B", {"a"}, {"b"});
+  cycle.output("a");
+  cases.push_back(
+      {"cycle", bytes_of(cycle), "(2, 3)", {"the graph has a cycle through", "node 'A' (Add", "node 'B' (Relu"}});
+  OnnxModel undefined;
+  undefined.input("x", std::vector<std::int64_t>{2, 3});
+  undefined.node("Add", "add", {"x", "nope"}, {"y"});
+  undefined.output("y");
+  cases.push_back({"undefined_name",
+                   bytes_of(undefined),
+                   "(2, 3)",
+                   {"node 'add' (Add", "input 'nope' is not defined by any node, input or initializer"}});
+  OnnxModel twice;
+  twice.input("x", std::vector<std::int64_t>{2, 3});
+  twice.node("Relu", "first", {"x"}, {"y"});
+  twice.node("Neg", "second", {"x"}, {"y"});
+  twice.output("y");
+  cases.push_back({"duplicate_output",
+                   bytes_of(twice),
+                   "(2, 3)",
+                   {"node 'second' (Neg", "output 'y' is also produced by node 'first' (Relu"}});
+  OnnxModel dup_init = add_model(f32_tensor("w", {2, 3}, std::vector<float>(6, 1.0f)));
+  dup_init.initializer(f32_tensor("w", {2, 3}, std::vector<float>(6, 2.0f)));
+  cases.push_back({"duplicate_initializer", bytes_of(dup_init), "(2, 3)", {"initializer 'w' is defined twice"}});
+  OnnxModel dup_input = add_model(f32_tensor("w", {2, 3}, std::vector<float>(6, 1.0f)));
+  dup_input.input("x", std::vector<std::int64_t>{2, 3});
+  cases.push_back({"duplicate_input", bytes_of(dup_input), "(2, 3)", {"graph input 'x' is declared twice"}});
+  OnnxModel unsupported;
+  unsupported.input("x", std::vector<std::int64_t>{2, 3});
+  unsupported.node("FooBar", "weird", {"x"}, {"y"});
+  unsupported.output("y");
+  cases.push_back({"unsupported_op",
+                   bytes_of(unsupported),
+                   "(2, 3)",
+                   {"node 'weird' (FooBar", "op 'FooBar' is not supported in domain 'ai.onnx'"}});
+
+  // Shapes: declared in the model, or coming from the input file into a model with symbolic dims.
+  OnnxModel mm;
+  mm.input("x", std::vector<std::int64_t>{2, 3});
+  mm.initializer(f32_tensor("w", {4, 5}, std::vector<float>(20, 1.0f)));
+  mm.node("MatMul", "mm", {"x", "w"}, {"y"});
+  mm.output("y");
+  cases.push_back(
+      {"matmul_shapes", bytes_of(mm), "(2, 3)", {"node 'mm' (MatMul", "[2,3]", "the weight 'w' expects K=4"}});
+  OnnxModel sym;
+  sym.input("x", std::vector<std::int64_t>{-1, -1});
+  sym.initializer(f32_tensor("w", {3, 5}, std::vector<float>(15, 1.0f)));
+  sym.node("MatMul", "mm", {"x", "w"}, {"y"});
+  sym.output("y");
+  cases.push_back({"input_file_vs_weight", bytes_of(sym), "(2, 4)", {"node 'mm' (MatMul", "[2,4]", "K=3"}});
+  OnnxModel reshape;
+  reshape.input("x", std::vector<std::int64_t>{2, 3});
+  reshape.initializer(i64_tensor("shape", {2}, {4, 2}));
+  reshape.node("Reshape", "rs", {"x", "shape"}, {"y"});
+  reshape.output("y");
+  cases.push_back({"reshape_count", bytes_of(reshape), "(2, 3)", {"node 'rs' (Reshape", "[2,3]", "[4,2]"}});
+
+  // Sizes that would allocate terabytes if taken at their word.
+  OnnxModel expand;
+  expand.input("x", std::vector<std::int64_t>{2, 3});
+  expand.initializer(f32_tensor("one", {1}, {1.0f}));
+  expand.initializer(i64_tensor("shape", {2}, {k2_20, k2_20}));
+  expand.node("Expand", "ex", {"one", "shape"}, {"big"});
+  set_attr_int(expand.node("ReduceSum", "sum", {"big"}, {"s"}), "keepdims", 0);
+  expand.node("Add", "add", {"x", "s"}, {"y"});
+  expand.output("y");
+  cases.push_back({"expand_to_2e40", bytes_of(expand), "(2, 3)", {"node 'ex' (Expand", "would take more than"}});
+  OnnxModel gather;
+  gather.input("x", std::vector<std::int64_t>{2, 3});
+  gather.initializer(i64_tensor("idx", {2}, {0, 5}));
+  gather.node("Gather", "g", {"x", "idx"}, {"y"});
+  gather.output("y");
+  cases.push_back(
+      {"gather_index_out_of_range", bytes_of(gather), "(2, 3)", {"node 'g' (gather)", "index 5", "out of range"}});
+  return cases;
+}
+
+void PrintTo(const HostileModel& c, std::ostream* os) { *os << c.name; }
+
+class QuarksRunHostileModels : public QuarksRunHostile, public ::testing::WithParamInterface<HostileModel> {};
+
+TEST_P(QuarksRunHostileModels, ExitsWithStatus1AndAMessageNamingTheProblem) {
+  const HostileModel& c = GetParam();
+  fs::create_directory(tmp_ / "model");
+  ASSERT_EQ(mkfifo((tmp_ / "outside.bin").c_str(), 0600), 0) << std::strerror(errno);
+  const fs::path model = tmp_ / "model" / "model.onnx";
+  const std::string bytes = c.bytes(tmp_);
+  std::ofstream(model, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  // input_shape is "(a, b)".
+  const int a = std::stoi(c.input_shape.substr(1)), b = std::stoi(c.input_shape.substr(c.input_shape.find(',') + 1));
+  const fs::path x = write_f32("x.npy", c.input_shape, static_cast<std::size_t>(a * b));
+  expect_error({model.string(), "--input", "x=" + x.string()}, c.fragments);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, QuarksRunHostileModels, ::testing::ValuesIn(hostile_models()),
+                         [](const ::testing::TestParamInfo<HostileModel>& p) { return p.param.name; });
+
+// Byte flips anywhere in a valid model (with an initializer, a dense product and a softmax): each is
+// either still a model that runs (a flip inside the weights) or exit status 1 with one line; never a
+// crash or a hang. Random byte strings: always status 1.
+TEST_F(QuarksRunHostile, ByteFlippedAndRandomModelsNeverCrash) {
+  OnnxModel m;
+  m.input("x", std::vector<std::int64_t>{2, 3});
+  m.initializer(f32_tensor("w", {3, 4}, {1, -2, 3, -4, 5, -6, 7, -8, 9, -10, 11, -12}));
+  m.node("MatMul", "mm", {"x", "w"}, {"h"});
+  m.node("Softmax", "sm", {"h"}, {"y"});
+  m.output("y");
+  const std::string good = m.bytes();
+  const fs::path x = write_f32("x.npy", "(2, 3)", 6);
+  const fs::path model = tmp_ / "model.onnx";
+  std::mt19937 rng(5);
+  int ran = 0, refused = 0;
+  constexpr int kFlips = 40;
+  for (int i = 0; i < kFlips + 4; ++i) {
+    std::string bytes = good;
+    if (i < kFlips) {
+      const std::size_t at = static_cast<std::size_t>(i) * bytes.size() / kFlips;
+      bytes[at] = static_cast<char>(bytes[at] ^ static_cast<char>(1 + rng() % 255));
+    } else {
+      bytes.assign(1 + rng() % 512, '\0');
+      for (char& c : bytes) c = static_cast<char>(rng());
+    }
+    std::ofstream(model, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
+    double seconds = 0;
+    const ToolResult r = run_limited(
+        {model.string(), "--input", "x=" + x.string(), "-o", (tmp_ / "out").string(), "--threads", "1"}, &seconds);
+    SCOPED_TRACE(i < kFlips ? "flip " + std::to_string(i) : "random bytes " + std::to_string(i));
+    EXPECT_TRUE(r.status == 0 || r.status == 1) << r.status << " " << r.err;
+    if (i >= kFlips) {
+      EXPECT_EQ(r.status, 1);
+    }
+    if (r.status == 1) {
+      EXPECT_EQ(r.err.rfind("quarks-run: error: ", 0), 0u) << r.err;
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    }
+    expect_no_crash_text(r.err);
+    EXPECT_LT(seconds, kHostileSeconds);
+    (r.status == 0 ? ran : refused)++;
+  }
+  EXPECT_GT(refused, 4);  // the flips in the structure are caught
+}
+
+// Garbage, truncated and lying .npy inputs: status 1 and a message naming the input and the file.
+TEST_F(QuarksRunHostile, LyingNpyInputsNameTheFile) {
+  const std::string gemm = (kModels / "gemm" / "model.onnx").string();  // x [batch, 32]
+  std::vector<std::pair<fs::path, std::string>> cases;
+  // Data shorter and longer than the shape says.
+  const fs::path good = write_f32("good.npy", "(4, 32)", 4 * 32);
+  const std::string good_bytes = read_text(good);
+  const auto write_bytes = [&](const std::string& name, const std::string& bytes) {
+    std::ofstream(tmp_ / name, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    return tmp_ / name;
+  };
+  cases.push_back({write_bytes("short.npy", good_bytes.substr(0, good_bytes.size() - 10)),
+                   "data has 502 bytes but shape (4, 32) of float32 needs 512"});
+  cases.push_back({write_f32("long.npy", "(4, 32)", 4 * 32 + 1), "data has 516 bytes but shape (4, 32) of float32"});
+  // A shape of 2^40 rows over 4 bytes of data; one whose byte size overflows int64.
+  cases.push_back({write_f32("huge.npy", "(1099511627776, 32)", 1), "data has 4 bytes but shape (1099511627776, 32)"});
+  cases.push_back({write_f32("overflow.npy", "(4611686018427387904, 32)", 1), "is too large"});
+  // The header length field points past the end; a truncated preamble; bytes that are no .npy at all.
+  std::string long_header = good_bytes.substr(0, 64);
+  long_header[8] = '\xff';
+  long_header[9] = '\x7f';
+  cases.push_back({write_bytes("header.npy", long_header), "header length 32767 runs past the end of the file"});
+  cases.push_back({write_bytes("preamble.npy", good_bytes.substr(0, 7)), "truncated"});
+  std::mt19937 rng(3);
+  std::string garbage(300, '\0');
+  for (char& c : garbage) c = static_cast<char>(rng());
+  cases.push_back({write_bytes("garbage.npy", garbage), "not a .npy file"});
+  std::string bad_dict = good_bytes;
+  bad_dict.replace(bad_dict.find("'shape'"), 7, "'shope'");
+  cases.push_back({write_bytes("dict.npy", bad_dict), "unexpected key 'shope'"});
+  for (const auto& [file, fragment] : cases) {
+    SCOPED_TRACE(file.filename().string());
+    expect_error({gemm, "--input", "x=" + file.string()}, {"input 'x': " + file.string() + ": ", fragment});
+  }
+}
+
+// --- resource limits -------------------------------------------------------------------------------------
+
+TEST_F(QuarksRun, MaxArenaMbIsEnforcedAtCompileTime) {
+  // x [1024, 1024] -> Relu -> Tanh -> y: the intermediate needs 4 MiB of arena.
+  OnnxModel m;
+  m.input("x", std::vector<std::int64_t>{-1, -1});
+  m.node("Relu", "a", {"x"}, {"h"});
+  m.node("Tanh", "b", {"h"}, {"y"});
+  m.output("y");
+  const fs::path model = tmp_ / "model.onnx";
+  std::ofstream(model, std::ios::binary) << m.bytes();
+  const std::vector<float> values(1024 * 1024, 0.5f);
+  const fs::path x = write_raw("x.npy", "<f4", "(1024, 1024)", values.data(), values.size() * 4);
+  const ToolResult capped =
+      run({model.string(), "--input", "x=" + x.string(), "-o", (tmp_ / "out").string(), "--max-arena-mb", "1"});
+  EXPECT_EQ(capped.status, 1);
+  EXPECT_EQ(capped.err,
+            "quarks-run: error: the activation arena needs 4194304 bytes for input shapes [1024,1024], above the cap "
+            "max_arena_bytes = 1048576 (--max-arena-mb 1)\n");
+  EXPECT_FALSE(fs::exists(tmp_ / "out"));
+  // Under the cap, and without one, it runs.
+  for (const std::string cap : {"4", "0"}) {
+    const ToolResult r = run(
+        {model.string(), "--input", "x=" + x.string(), "-o", (tmp_ / ("out" + cap)).string(), "--max-arena-mb", cap});
+    EXPECT_EQ(r.status, 0) << cap << ": " << r.err;
+    const NpyArray y = read_npy((tmp_ / ("out" + cap) / "y.npy").string());
+    EXPECT_EQ(y.shape, (Shape{1024, 1024}));
+  }
+  for (const std::string bad : {"-1", "1.5", "mb", "17592186044416"}) {  // the last is 2^44: bytes overflow
+    const ToolResult r =
+        run({model.string(), "--input", "x=" + x.string(), "-o", (tmp_ / "out").string(), "--max-arena-mb", bad});
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_NE(r.err.find("--max-arena-mb: '" + bad + "' is not a size in MiB"), std::string::npos) << r.err;
+  }
 }
 
 }  // namespace

@@ -1,18 +1,21 @@
 // quarks-run: runs an ONNX model on NumPy inputs and writes every graph output as a .npy file.
 //
 //   quarks-run MODEL.onnx --input NAME=FILE.npy ... --output-dir DIR [--threads N] [--precision f32|bf16]
+//              [--max-arena-mb N]
 //   quarks-run MODEL.onnx --print-graph                    # only the graph after fusion
 //
 // Every input's shape is taken from its file and given to the importer, so the model is compiled with
 // static shapes. Exit status: 0 success, 1 a problem with the model, the inputs or the run (one line on
 // stderr), 2 a usage error.
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -63,6 +66,7 @@ struct Options {
   std::string output_dir;
   int threads = 0;
   std::string precision = "f32";
+  std::size_t max_arena_mb = 0;  ///< CompileOptions::max_arena_bytes in MiB; 0 = no cap
   bool print_graph = false;
 };
 
@@ -117,7 +121,19 @@ int run(const Options& opt, const std::vector<std::pair<std::string, std::string
   quarks::CompileOptions compile_options;
   compile_options.threads = opt.threads;
   compile_options.precision = opt.precision == "bf16" ? quarks::Precision::kBF16 : quarks::Precision::kF32;
-  const quarks::Model model = explained(opt, inputs, [&] { return quarks::compile(graph, compile_options); });
+  compile_options.max_arena_bytes = opt.max_arena_mb << 20;
+  const quarks::Model model = [&] {
+    try {
+      return explained(opt, inputs, [&] { return quarks::compile(graph, compile_options); });
+    } catch (const quarks::Error& e) {
+      // The planner names the cap in bytes (max_arena_bytes = ...): say which option set it.
+      if (e.code() == quarks::ErrorCode::kResourceExhausted && opt.max_arena_mb > 0 &&
+          std::string_view(e.what()).find("max_arena_bytes") != std::string_view::npos) {
+        throw RunError{std::string(e.what()) + " (--max-arena-mb " + std::to_string(opt.max_arena_mb) + ")"};
+      }
+      throw;
+    }
+  }();
   if (opt.print_graph) {
     fmt::print("{}", model.describe());
     std::fflush(stdout);
@@ -191,6 +207,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--precision", opt.precision, "precision of the dense products")
       ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
+  app.add_option("--max-arena-mb", opt.max_arena_mb,
+                 "cap on the activation memory of the run, in MiB (0 = no cap); a model that needs more for the "
+                 "given input shapes is an error before anything is allocated")
+      ->check(
+          [](const std::string& arg) -> std::string {
+            std::uint64_t value = 0;
+            const auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), value);
+            if (ec != std::errc() || end != arg.data() + arg.size() || value > (SIZE_MAX >> 20)) {
+              return "'" + arg + "' is not a size in MiB (0 = no cap, or a positive number)";
+            }
+            return "";
+          },
+          "0..")
       ->capture_default_str();
   app.add_flag("--print-graph", opt.print_graph,
                "print the graph after fusion, one node per line, to stdout; without inputs, only that");
