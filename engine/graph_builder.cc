@@ -61,6 +61,7 @@ std::vector<Value> add_node(GraphIR& ir, Node node) {
     }
   }
   std::vector<SymShape> out = schema.infer(node, ir, in);
+  for (const SymShape& s : out) detail::check_shape_size(s, GraphIR::where(node) + "output ");
   out_dtypes.resize(out.size(), DType::kF32);
   for (std::size_t i = 0; i < out.size(); ++i) {
     check_value_name_free(ir, out.size() == 1 ? node.name : node.name + ":" + std::to_string(i), "node output");
@@ -133,6 +134,7 @@ Value GraphBuilder::input(const std::string& name, const std::vector<Dim>& dims,
     }
     info.shape.push_back({d.value, d.symbol});
   }
+  detail::check_shape_size(info.shape, "input '" + name + "': ");
   const ValueId id = ir_->add_value(std::move(info));
   ir_->inputs.push_back(id);
   return Value{id};
@@ -151,6 +153,7 @@ Value GraphBuilder::constant(const std::string& name, const Tensor& value) {
   info.name = name;
   info.kind = ValueKind::kConstant;
   info.shape = detail::to_sym(value.shape());
+  detail::check_shape_size(info.shape, "constant '" + name + "': ");  // [0, 2^60] holds no data but is refused
   info.dtype = value.dtype();
   info.data = value;
   return Value{ir_->add_value(std::move(info))};

@@ -1,6 +1,8 @@
 // Small helpers of the graph IR and shape utilities.
 #include "engine/graph_ir.hpp"
 
+#include <cstdint>
+
 #include "engine/shape_utils.hpp"
 #include "quarks/error.hpp"
 
@@ -127,9 +129,26 @@ std::int64_t known_numel(const SymShape& s) noexcept {
   std::int64_t n = 1;
   for (const SymDim& d : s) {
     if (!d.known()) return -1;
-    n *= d.value;
+    n = saturating_mul(n, d.value);
   }
   return n;
+}
+
+std::int64_t saturating_mul(std::int64_t a, std::int64_t b) noexcept {
+  std::int64_t p;
+  return __builtin_mul_overflow(a, b, &p) ? INT64_MAX : p;
+}
+
+void check_shape_size(const SymShape& s, const std::string& where) {
+  std::int64_t n = 1;
+  for (const SymDim& d : s) {
+    if (d.known() && d.value > 1) n = saturating_mul(n, d.value);
+  }
+  if (n > kMaxElements) {
+    throw Error(ErrorCode::kInvalidArgument, where + "shape " + to_string(s) +
+                                                 " is too large: a tensor may have at most 2^48 elements (zero "
+                                                 "dims counted as 1)");
+  }
 }
 
 void row_major_strides(const Shape& s, std::int64_t* strides) {

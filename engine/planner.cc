@@ -41,13 +41,19 @@ std::vector<Shape> infer_concrete_shapes(const GraphIR& g, const std::vector<Sha
   for (std::size_t i = 0; i < g.values.size(); ++i) {
     if (g.values[i].kind == ValueKind::kConstant) shapes[i] = g.values[i].shape;
   }
-  for (std::size_t i = 0; i < g.inputs.size(); ++i) shapes[g.inputs[i]] = to_sym(input_shapes[i]);
+  for (std::size_t i = 0; i < g.inputs.size(); ++i) {
+    shapes[g.inputs[i]] = to_sym(input_shapes[i]);
+    check_shape_size(shapes[g.inputs[i]], "input '" + g.values[g.inputs[i]].name + "': ");
+  }
   std::vector<SymShape> in;
   for (const Node& n : g.nodes) {
     in.clear();
     for (ValueId v : n.inputs) in.push_back(shapes[v]);
     std::vector<SymShape> out = schema_of(n.op).infer(n, g, in);
-    for (std::size_t o = 0; o < out.size(); ++o) shapes[n.outputs[o]] = std::move(out[o]);
+    for (std::size_t o = 0; o < out.size(); ++o) {
+      check_shape_size(out[o], GraphIR::where(n) + "output ");
+      shapes[n.outputs[o]] = std::move(out[o]);
+    }
   }
   std::vector<Shape> concrete(g.values.size());
   for (std::size_t i = 0; i < g.values.size(); ++i) concrete[i] = to_concrete(shapes[i]);

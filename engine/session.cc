@@ -296,8 +296,17 @@ std::map<std::string, Tensor> Session::run(std::span<const NamedInput> inputs) {
   const detail::GraphIR& g = impl_->model->graph;
   std::map<std::string, Tensor> results;
   std::vector<NamedOutput> outs;
+  const std::size_t cap = impl_->model->options.max_arena_bytes;
   for (const auto& [name, v] : g.outputs) {
-    Tensor t(g.values[v].dtype, impl_->plan->value_shapes[v]);
+    const Shape& shape = impl_->plan->value_shapes[v];
+    // The cap holds for the outputs this form allocates too (shapes are within 2^48 elements: no overflow).
+    const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(g.values[v].dtype);
+    if (cap && bytes > cap) {
+      throw Error(ErrorCode::kResourceExhausted, "output '" + name + "' of shape " + shape.to_string() + " needs " +
+                                                     std::to_string(bytes) +
+                                                     " bytes, above the cap max_arena_bytes = " + std::to_string(cap));
+    }
+    Tensor t(g.values[v].dtype, shape);
     outs.push_back({name, t.view()});
     results.emplace(name, std::move(t));
   }

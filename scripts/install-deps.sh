@@ -16,6 +16,7 @@ packages=(
   libfmt-dev                        # formatting
   libonnx-dev libprotobuf-dev       # ONNX import (onnx_proto: the ONNX protobuf classes)
   libonnx-testdata                  # ONNX's node tests, run by tests/onnx (label onnx-conformance)
+  clang-14 libclang-rt-14-dev libomp-14-dev  # the fuzz preset: libFuzzer targets of tests/fuzz
 )
 
 sudo_cmd=()

@@ -10,7 +10,9 @@
 //   quarks::Graph graph = g.build();
 //
 // Every op method validates its inputs and infers the output shape immediately; a problem throws
-// quarks::Error naming the node, the op and the reason. Node and value names must be unique.
+// quarks::Error naming the node, the op and the reason. Node and value names must be unique. A value
+// may have at most 2^48 elements, zero dims counted as 1 (checked at build time for fixed dims, at run
+// time for symbolic ones).
 #pragma once
 
 #include <cstdint>

@@ -51,7 +51,9 @@ enum class Precision {
 struct CompileOptions {
   int threads = 0;  ///< size of each Session's thread arena; 0 = all hardware threads
   Precision precision = Precision::kF32;
-  std::size_t max_arena_bytes = 0;  ///< cap on one Session's activation arena; 0 = no cap
+  /// Cap on one Session's activation arena, and on each output that Session::run(inputs) allocates;
+  /// 0 = no cap.
+  std::size_t max_arena_bytes = 0;
   /// Cap on one Session's state (the KV caches: batch × heads × max_len × head_dim, keys and values),
   /// checked when a plan is made for a batch size, before anything is allocated; 0 = no cap.
   std::size_t max_state_bytes = 0;

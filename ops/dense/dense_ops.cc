@@ -183,8 +183,6 @@ std::int64_t batch_stride(const Node& node, const Shape& x, const Shape& y, std:
   const int batch_rank = y.rank() - 2;
   std::int64_t x_batch = 1;
   for (int d = 0; d + 2 < x.rank(); ++d) x_batch *= x[d];
-  std::int64_t y_batch = 1;
-  for (int d = 0; d < batch_rank; ++d) y_batch *= y[d];
   if (x_batch == 1) return 0;
   bool full = x.rank() == y.rank();
   for (int d = 0; full && d < batch_rank; ++d) full = x[d] == y[d];

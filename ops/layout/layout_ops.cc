@@ -3,6 +3,7 @@
 // input's. All but reshape are strided copies (gather: row copies); reshape is a view (the planner
 // aliases its output to its input).
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "engine/parallel.hpp"
@@ -69,14 +70,14 @@ std::vector<SymShape> infer_reshape(const Node& node, const GraphIR& g, std::spa
                              std::to_string(in[0].size()));
       out.push_back(in[0][i]);
       if (in[0][i].known())
-        known_product *= in[0][i].value;
+        known_product = saturating_mul(known_product, in[0][i].value);
       else
         all_known = false;
     } else if (t < -1) {
       attr_error(node, "target dim " + std::to_string(i) + " is " + std::to_string(t));
     } else {
       out.push_back({t, {}});
-      known_product *= t;
+      known_product = saturating_mul(known_product, t);  // a huge target is refused below or by the size check
     }
   }
   const std::int64_t numel = known_numel(in[0]);
@@ -174,10 +175,11 @@ std::vector<SymShape> infer_concat(const Node& node, const GraphIR& g, std::span
       shape_error(node, "input '" + input_name(node, g, i) + "' " + to_string(in[i]) + " does not match '" +
                             input_name(node, g, 0) + "' " + to_string(in[0]) + " outside axis " + std::to_string(axis));
     }
-    if (in[i][axis].known())
-      total += in[i][axis].value;
-    else
+    if (in[i][axis].known()) {
+      if (__builtin_add_overflow(total, in[i][axis].value, &total)) total = INT64_MAX;  // refused as too large
+    } else {
       total_known = false;
+    }
   }
   out[axis] = total_known ? SymDim{total, {}} : SymDim{};
   return {out};
@@ -235,7 +237,7 @@ std::vector<SymShape> infer_split(const Node& node, const GraphIR& g, std::span<
   std::vector<SymShape> out;
   for (std::int64_t s : a.sizes) {
     if (s < 0) attr_error(node, "piece size " + std::to_string(s) + " is negative");
-    sum += s;
+    if (__builtin_add_overflow(sum, s, &sum)) attr_error(node, "piece sizes overflow 64 bits");
     SymShape piece = in[0];
     piece[axis] = {s, {}};
     out.push_back(piece);
@@ -285,7 +287,8 @@ struct SliceRange {
 SliceRange resolve(std::int64_t start, std::int64_t end, std::int64_t step, std::int64_t dim) {
   auto clamp = [dim](std::int64_t i) { return std::clamp(i < 0 ? i + dim : i, std::int64_t{0}, dim); };
   const std::int64_t b = clamp(start), e = clamp(end);
-  return {b, e > b ? (e - b + step - 1) / step : 0, step};
+  // A step past the dim takes one element, as the dim itself would: clamping keeps stride·step in range.
+  return {b, e > b ? (e - b - 1) / step + 1 : 0, std::min(step, std::max<std::int64_t>(dim, 1))};
 }
 
 std::vector<SymShape> infer_slice(const Node& node, const GraphIR&, std::span<const SymShape> in) {

@@ -159,6 +159,68 @@ TEST(GraphValidation, ArenaCapWithSymbolicShapesIsEnforcedWhenAShapeIsFirstPlann
   EXPECT_LE(s.arena_bytes(), std::size_t{1} << 20);
 }
 
+// Session::run(inputs) allocates the outputs: they are held to the cap too (fuzz_graph_build found a
+// capped Session allocating a 144 GB output of an expand).
+TEST(GraphValidation, ArenaCapHoldsForOutputsThatRunAllocates) {
+  GraphBuilder g;
+  auto x = g.input("x", {"n"});
+  g.output("y", g.expand("wide", x, {1 << 16, 1}));
+  CompileOptions o;
+  o.max_arena_bytes = 1 << 20;
+  Session s(compile(g.build(), o));
+  const Tensor small(DType::kF32, Shape{1});
+  EXPECT_EQ(s.run({{"x", small}}).at("y").shape(), Shape({1 << 16, 1}));  // 256 kB: within the cap
+  const Tensor in(DType::kF32, Shape{8});
+  expect_error(
+      [&] {
+        s.run({{"x", in}});
+      },
+      ErrorCode::kResourceExhausted,
+      {"output 'y' of shape [65536,8] needs 2097152 bytes, above the cap max_arena_bytes = 1048576"});
+}
+
+// Shapes whose element count (zero dims counted as 1) passes 2^48 are refused with an Error, at build
+// time when the dims are fixed and at run time when symbols make them so (found by fuzz_graph_build:
+// such shapes overflowed 64-bit element, stride and tile arithmetic).
+TEST(GraphValidation, HugeShapesAreRefused) {
+  constexpr std::int64_t k32 = std::int64_t{1} << 32;
+  GraphBuilder g;
+  expect_error(
+      [&] {
+        g.input("big", {k32, k32});
+      },
+      ErrorCode::kInvalidArgument, {"input 'big': shape [4294967296,4294967296] is too large", "2^48 elements"});
+  expect_error([&] { g.input("long", {1, INT64_MAX, 3}); }, ErrorCode::kInvalidArgument, {"input 'long'"});
+  expect_error(
+      [&] {
+        g.constant("empty", Tensor(DType::kF32, Shape{0, k32, k32}));
+      },
+      ErrorCode::kInvalidArgument, {"constant 'empty': shape [0,4294967296,4294967296] is too large"});
+  auto x = g.input("x", {"n"});
+  auto c = g.constant("c", Tensor::from_f32({}, {1.0f}));
+  expect_error(
+      [&] {
+        g.expand("e", c, {k32, k32, k32, k32});
+      },
+      ErrorCode::kInvalidArgument,
+      {"node 'e' (expand): output shape [4294967296,4294967296,4294967296,4294967296] is too large"});
+  auto one = g.constant("one", Tensor::from_f32({1}, {1.0f}));
+  expect_error(
+      [&] {
+        g.reshape("r", one, {0, k32, k32, k32});
+      },
+      ErrorCode::kShapeMismatch, {"node 'r' (reshape): cannot reshape"});
+  // Within the limit at build time, past it once the symbol is bound.
+  g.output("y", g.expand("wide", x, {std::int64_t{1} << 40, 1}));
+  Session s(compile(g.build()));
+  const Tensor in(DType::kF32, Shape{1024});
+  expect_error(
+      [&] {
+        s.run({{"x", in}});
+      },
+      ErrorCode::kInvalidArgument, {"node 'wide' (expand): output shape [1099511627776,1024] is too large"});
+}
+
 TEST(GraphPasses, DeadNodesAreDropped) {
   GraphBuilder g;
   auto x = g.input("x", {2, 3});

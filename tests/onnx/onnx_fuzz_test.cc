@@ -11,7 +11,7 @@
 // under AddressSanitizer, which is several times slower). QUARKS_FUZZ_VERBOSE=1 prints each case
 // before running it (to find a case that crashes the process under a sanitizer).
 //
-// fuzz_one() is the body a libFuzzer entry point would call (LLVMFuzzerTestOneInput).
+// fuzz_one() runs the body of the libFuzzer target fuzz_onnx_loader (tests/fuzz), so both fuzz the same path.
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
@@ -25,6 +25,7 @@
 #include <random>
 #include <span>
 
+#include "fuzz/fuzz_bodies.hpp"
 #include "quarks/onnx.hpp"
 #include "quarks/quarks.hpp"
 
@@ -39,110 +40,12 @@ constexpr double kSanitizerScale = 0.25;
 constexpr double kSanitizerScale = 1.0;
 #endif
 
-// Caps for running a model that loaded: skip inputs above this many elements, and cap the arena.
-constexpr std::int64_t kMaxRunElements = 1 << 20;
-constexpr std::size_t kMaxArenaBytes = std::size_t{256} << 20;
-constexpr std::int64_t kSymbolicDimSize = 2;
-
-struct FuzzStats {
-  long cases = 0, loaded = 0, compiled = 0, ran = 0;
-};
+using fuzz::FuzzStats;
 FuzzStats g_stats;
 int g_verbose = 0;  // QUARKS_FUZZ_VERBOSE: 1 prints each case, 2 also the error it gave
 
-void note(const char* stage, const Error& e) {
-  if (g_verbose >= 2) std::cerr << "  " << stage << ": " << e.what() << "\n";
-}
-
-// "[batch,128]" -> {2, 128}: symbolic dims get kSymbolicDimSize.
-Shape concrete_shape(const std::string& text) {
-  Shape s;
-  std::string dim;
-  for (char c : text.substr(1)) {
-    if (c == ',' || c == ']') {
-      if (dim.empty()) break;
-      const bool number = std::all_of(dim.begin(), dim.end(), [](char d) { return d >= '0' && d <= '9'; });
-      s.push_back(number ? std::stoll(dim) : kSymbolicDimSize);
-      dim.clear();
-    } else {
-      dim += c;
-    }
-  }
-  return s;
-}
-
-// Binds each symbolic input dim of the model in `bytes` to kSymbolicDimSize (named as the importer
-// names them); false if there are none or the bytes don't parse.
-bool bind_symbolic_dims(std::span<const std::byte> bytes, OnnxImportOptions* options) {
-  onnx::ModelProto m;
-  if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
-  for (const auto& in : m.graph().input()) {
-    const auto& shape = in.type().tensor_type().shape();
-    for (int i = 0; i < shape.dim_size(); ++i) {
-      if (shape.dim(i).has_dim_value()) continue;
-      const std::string& p = shape.dim(i).dim_param();
-      options->dims[p.empty() ? in.name() + "_dim" + std::to_string(i) : p] = kSymbolicDimSize;
-    }
-  }
-  return !options->dims.empty();
-}
-
-// One fuzz input: import, then compile and run with zero-filled inputs. Throws only what quarks
-// lets escape that is not a quarks::Error.
-void fuzz_one(std::span<const std::byte> bytes) {
-  ++g_stats.cases;
-  Graph graph;
-  try {
-    graph = load_onnx_bytes(bytes);
-  } catch (const Error& e) {
-    // Some models import only with concrete shapes: retry with every symbolic dim bound.
-    note("load", e);
-    OnnxImportOptions options;
-    if (e.code() != ErrorCode::kUnsupported || !bind_symbolic_dims(bytes, &options)) return;
-    try {
-      graph = load_onnx_bytes(bytes, options);
-    } catch (const Error& e2) {
-      return note("load with dims bound", e2);
-    }
-  }
-  ++g_stats.loaded;
-  CompileOptions copt;
-  copt.threads = 1;
-  copt.max_arena_bytes = kMaxArenaBytes;
-  Model model;
-  try {
-    model = compile(graph, copt);
-  } catch (const Error& e) {
-    return note("compile", e);
-  }
-  ++g_stats.compiled;
-  std::vector<Tensor> tensors;
-  std::vector<std::string> names = graph.input_names();
-  for (const std::string& name : names) {
-    Shape shape;
-    try {
-      shape = concrete_shape(graph.input_shape_string(name));
-    } catch (const Error&) {
-      return;  // a declared shape quarks' Shape cannot hold
-    }
-    std::int64_t n = 1;
-    for (std::int64_t d : shape) {
-      if (d > kMaxRunElements || (d > 0 && n > kMaxRunElements / d)) return;
-      n *= d;
-    }
-    if (n > kMaxRunElements) return;
-    tensors.emplace_back(graph.input_dtype(name), shape);
-  }
-  std::vector<NamedInput> inputs;
-  for (std::size_t i = 0; i < names.size(); ++i) inputs.push_back({names[i], tensors[i]});
-  try {
-    Session session(model);
-    session.run(inputs);
-    ++g_stats.ran;
-  } catch (const Error& e) {
-    note("run", e);
-  }
-}
+// One fuzz input: the body of the libFuzzer target fuzz_onnx_loader (tests/fuzz/onnx_body.cc).
+void fuzz_one(std::span<const std::byte> bytes) { fuzz::fuzz_onnx_model(bytes, &g_stats, g_verbose); }
 
 // --- byte-level mutations ------------------------------------------------------------------------------
 
