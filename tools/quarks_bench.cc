@@ -37,6 +37,7 @@
 #include "tools/bench/model_flops.hpp"
 #include "tools/bench/onnx_model.hpp"
 #include "tools/bench/stats.hpp"
+#include "tools/common/cli.hpp"
 #include "tools/common/inputs.hpp"
 
 namespace {
@@ -595,15 +596,7 @@ int main(int argc, char** argv) {
   app.add_option("--format", format, "output format: table, json, csv or md (Markdown)")
       ->check(CLI::IsMember({"table", "json", "csv", "md"}));
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    return usage_error(e.what());
-  }
+  if (const auto status = quarks::tools::parse_command_line(app, argc, argv, usage_error)) return *status;
 
   if (list) {
     for (const auto& b : quarks::bench::builtin_blocks())

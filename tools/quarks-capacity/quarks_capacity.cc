@@ -19,6 +19,7 @@
 
 #include "quarks/error.hpp"
 #include "tools/capacity/counters.hpp"
+#include "tools/common/cli.hpp"
 #include "tools/quarks-capacity/circuits.hpp"
 #include "tools/quarks-capacity/svg_plot.hpp"
 
@@ -301,15 +302,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   circuits->add_option("--format", format, "table or json")->check(CLI::IsMember({"table", "json"}));
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    return usage_error(e.what());
-  }
+  if (const auto status = quarks::tools::parse_command_line(app, argc, argv, usage_error)) return *status;
 
   std::optional<tbb::global_control> limit;
   if (threads > 0) limit.emplace(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));

@@ -23,6 +23,7 @@
 
 #include "quarks/onnx.hpp"
 #include "quarks/quarks.hpp"
+#include "tools/common/cli.hpp"
 #include "tools/common/inputs.hpp"
 #include "tools/common/npy.hpp"
 #include "tools/quarks-run/output_files.hpp"
@@ -225,18 +226,11 @@ int main(int argc, char** argv) {
   app.add_flag("--print-graph", opt.print_graph,
                "print the graph after fusion, one node per line, to stdout; without inputs, only that");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "quarks-run: error: %s (see quarks-run --help)\n", e.what());
+  const auto usage_error = [](const char* message) {
+    std::fprintf(stderr, "quarks-run: error: %s (see quarks-run --help)\n", message);
     return kExitUsage;
-  }
+  };
+  if (const auto status = quarks::tools::parse_command_line(app, argc, argv, usage_error)) return *status;
 
   std::vector<std::pair<std::string, std::string>> input_args;
   std::set<std::string> seen;
