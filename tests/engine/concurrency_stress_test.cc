@@ -36,6 +36,8 @@
 namespace quarks {
 namespace {
 
+using test::normal_tensor;
+
 #if defined(__SANITIZE_THREAD__)
 constexpr int kDefaultRuns = 50;  // ThreadSanitizer is ~20x slower; 2 cores shared by 9 threads
 #else
@@ -50,14 +52,6 @@ int stress_runs() {
   if (env == nullptr || *env == '\0') return kDefaultRuns;
   const int runs = std::atoi(env);
   return runs > 0 ? runs : kDefaultRuns;
-}
-
-Tensor normal_tensor(const Shape& shape, std::uint32_t seed, float scale, float offset = 0.0f) {
-  Tensor t(DType::kF32, shape);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  for (std::int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = offset + dist(rng);
-  return t;
 }
 
 EncoderLayerWeights encoder_weights() {

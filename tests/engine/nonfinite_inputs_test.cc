@@ -24,16 +24,10 @@
 namespace quarks {
 namespace {
 
+using test::normal_tensor;
+
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-Tensor normal_tensor(const Shape& shape, std::uint32_t seed, float scale, float offset = 0.0f) {
-  Tensor t(DType::kF32, shape);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  for (std::int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = offset + dist(rng);
-  return t;
-}
 
 Tensor copy(const Tensor& t) {
   Tensor c(t.dtype(), t.shape());

@@ -14,6 +14,15 @@
 
 namespace quarks::test {
 
+/// f32 tensor of normal values: offset + N(0, scale²), reproducible from the seed.
+inline Tensor normal_tensor(const Shape& shape, std::uint32_t seed, float scale, float offset = 0.0f) {
+  Tensor t(DType::kF32, shape);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  for (std::int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = offset + dist(rng);
+  return t;
+}
+
 inline Tensor random_tensor(const Shape& shape, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
   Tensor t(DType::kF32, shape);
   std::mt19937 rng(seed);
