@@ -31,6 +31,7 @@ using onnx::TensorProto;
 
 // --- building models (tests/onnx/onnx_model_builder.hpp) ----------------------------------------------
 
+using testing::add_initializer_model;
 using testing::f32_tensor;
 using testing::i64_tensor;
 using testing::OnnxModel;
@@ -459,16 +460,6 @@ TEST(OnnxImportErrors, ModelAboveTheSizeLimit) {
 }
 
 // --- initializers ----------------------------------------------------------------------------------
-
-// x [2,3] + w -> y with the given initializer w.
-OnnxModel add_initializer_model(const TensorProto& w) {
-  OnnxModel m;
-  m.input("x", std::vector<std::int64_t>{2, 3});
-  m.initializer(w);
-  m.node("Add", "add", {"x", w.name()}, {"y"});
-  m.output("y");
-  return m;
-}
 
 TEST(OnnxImportErrors, InitializerRawDataShorterOrLongerThanDims) {
   for (std::size_t count : {5u, 7u}) {

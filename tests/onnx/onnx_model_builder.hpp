@@ -128,4 +128,14 @@ class OnnxModel {
   onnx::ModelProto model_;
 };
 
+// x [2,3] + w -> y with the given initializer w.
+inline OnnxModel add_initializer_model(const TensorProto& w) {
+  OnnxModel m;
+  m.input("x", std::vector<std::int64_t>{2, 3});
+  m.initializer(w);
+  m.node("Add", "add", {"x", w.name()}, {"y"});
+  m.output("y");
+  return m;
+}
+
 }  // namespace quarks::testing

@@ -557,6 +557,7 @@ constexpr bool kSanitized = false;
 constexpr int kTimeoutSeconds = 30;     // `timeout` kills a hung tool (status 124)
 constexpr double kHostileSeconds = 15;  // a healthy run takes well under a second (a few under sanitizers)
 
+using quarks::testing::add_initializer_model;
 using quarks::testing::f32_tensor;
 using quarks::testing::i64_tensor;
 using quarks::testing::OnnxModel;
@@ -605,16 +606,6 @@ class QuarksRunHostile : public QuarksRun {
   }
 };
 
-// x [2,3] + w -> y, with the initializer w as given.
-OnnxModel add_model(const onnx::TensorProto& w) {
-  OnnxModel m;
-  m.input("x", std::vector<std::int64_t>{2, 3});
-  m.initializer(w);
-  m.node("Add", "add", {"x", w.name()}, {"y"});
-  m.output("y");
-  return m;
-}
-
 // w [2,3] as external data with these entries.
 onnx::TensorProto external_w(const std::vector<std::pair<std::string, std::string>>& entries) {
   onnx::TensorProto w;
@@ -644,7 +635,7 @@ std::vector<HostileModel> hostile_models() {
   const std::int64_t k2_20 = std::int64_t{1} << 20, k2_40 = std::int64_t{1} << 40;
   std::vector<HostileModel> cases;
 
-  OnnxModel valid = add_model(f32_tensor("w", {2, 3}, {1, 2, 3, 4, 5, 6}));
+  OnnxModel valid = add_initializer_model(f32_tensor("w", {2, 3}, {1, 2, 3, 4, 5, 6}));
   const std::string valid_bytes = valid.bytes();
   cases.push_back({"truncated",
                    [valid_bytes](const fs::path&) { return valid_bytes.substr(0, valid_bytes.size() / 2); },
@@ -666,19 +657,19 @@ std::vector<HostileModel> hostile_models() {
 
   // Initializers whose dims disagree with their data, or are absurd: refused before any allocation.
   cases.push_back({"raw_data_short",
-                   bytes_of(add_model(f32_tensor("w", {2, 3}, {1, 2, 3, 4, 5}))),
+                   bytes_of(add_initializer_model(f32_tensor("w", {2, 3}, {1, 2, 3, 4, 5}))),
                    "(2, 3)",
                    {"initializer 'w'", "raw_data has 20 bytes but dims [2,3] of FLOAT need 24"}});
   cases.push_back({"dims_2e40_elements",
-                   bytes_of(add_model(f32_tensor("w", {k2_20, k2_20}, {1.0f}))),
+                   bytes_of(add_initializer_model(f32_tensor("w", {k2_20, k2_20}, {1.0f}))),
                    "(2, 3)",
                    {"initializer 'w'", "raw_data has 4 bytes but dims [1048576,1048576] of FLOAT need"}});
   cases.push_back({"dims_overflowing_int64",
-                   bytes_of(add_model(f32_tensor("w", {k2_40, k2_40}, {1.0f}))),
+                   bytes_of(add_initializer_model(f32_tensor("w", {k2_40, k2_40}, {1.0f}))),
                    "(2, 3)",
                    {"initializer 'w'", "too many elements"}});
   cases.push_back({"typed_data_short",
-                   bytes_of(add_model(i64_tensor("w", {k2_20, k2_20}, {1}))),
+                   bytes_of(add_initializer_model(i64_tensor("w", {k2_20, k2_20}, {1}))),
                    "(2, 3)",
                    {"initializer 'w'", "int64_data has 1 values"}});
 
@@ -686,31 +677,32 @@ std::vector<HostileModel> hostile_models() {
   // is a FIFO: had the tool opened it, it would block until the time limit.
   cases.push_back(
       {"external_parent",
-       bytes_of(add_model(external_w({{"location", "../outside.bin"}}))),
+       bytes_of(add_initializer_model(external_w({{"location", "../outside.bin"}}))),
        "(2, 3)",
        {"model.onnx", "initializer 'w'", "external data location '../outside.bin' leaves the model's folder"}});
-  cases.push_back({"external_absolute",
-                   [](const fs::path& folder) {
-                     return add_model(external_w({{"location", (folder / "outside.bin").string()}})).bytes();
-                   },
-                   "(2, 3)",
-                   {"initializer 'w'", "is absolute"}});
+  cases.push_back(
+      {"external_absolute",
+       [](const fs::path& folder) {
+         return add_initializer_model(external_w({{"location", (folder / "outside.bin").string()}})).bytes();
+       },
+       "(2, 3)",
+       {"initializer 'w'", "is absolute"}});
   cases.push_back({"external_symlink",
                    [](const fs::path& folder) {
                      fs::create_symlink(folder / "outside.bin", folder / "model" / "link.bin");
-                     return add_model(external_w({{"location", "link.bin"}})).bytes();
+                     return add_initializer_model(external_w({{"location", "link.bin"}})).bytes();
                    },
                    "(2, 3)",
                    {"initializer 'w'", "'link.bin' leaves the model's folder"}});
   cases.push_back({"external_range_past_the_file",
                    [](const fs::path& folder) {
                      std::ofstream(folder / "model" / "w.bin", std::ios::binary) << std::string(24, '\0');
-                     return add_model(external_w({{"location", "w.bin"}, {"offset", "16"}})).bytes();
+                     return add_initializer_model(external_w({{"location", "w.bin"}, {"offset", "16"}})).bytes();
                    },
                    "(2, 3)",
                    {"initializer 'w'", "external data has 8 bytes, the dims need 24"}});
   cases.push_back({"external_missing",
-                   bytes_of(add_model(external_w({{"location", "nope.bin"}}))),
+                   bytes_of(add_initializer_model(external_w({{"location", "nope.bin"}}))),
                    "(2, 3)",
                    {"initializer 'w'", "nope.bin"}});
 
@@ -739,10 +731,10 @@ std::vector<HostileModel> hostile_models() {
                    bytes_of(twice),
                    "(2, 3)",
                    {"node 'second' (Neg", "output 'y' is also produced by node 'first' (Relu"}});
-  OnnxModel dup_init = add_model(f32_tensor("w", {2, 3}, std::vector<float>(6, 1.0f)));
+  OnnxModel dup_init = add_initializer_model(f32_tensor("w", {2, 3}, std::vector<float>(6, 1.0f)));
   dup_init.initializer(f32_tensor("w", {2, 3}, std::vector<float>(6, 2.0f)));
   cases.push_back({"duplicate_initializer", bytes_of(dup_init), "(2, 3)", {"initializer 'w' is defined twice"}});
-  OnnxModel dup_input = add_model(f32_tensor("w", {2, 3}, std::vector<float>(6, 1.0f)));
+  OnnxModel dup_input = add_initializer_model(f32_tensor("w", {2, 3}, std::vector<float>(6, 1.0f)));
   dup_input.input("x", std::vector<std::int64_t>{2, 3});
   cases.push_back({"duplicate_input", bytes_of(dup_input), "(2, 3)", {"graph input 'x' is declared twice"}});
   OnnxModel unsupported;
