@@ -6,6 +6,7 @@
 //
 //   attention_bench --benchmark_filter='Model' --benchmark_repetitions=5 --benchmark_enable_random_interleaving
 //       --benchmark_report_aggregates_only=true
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -146,7 +147,7 @@ void BM_Decode(benchmark::State& state) {
 
 // The tile products of one task, one thread. Args: m, k, n, transposed_a. The attention kernel's two
 // products are the scores s[kb, qt] = K_block[kb, D]·Qᵀ[D, qt] (a row-major) and the context
-// o[qt, D] += P[qt, kb]·V_block[kb, D] (P read from the transposed score tile: transposed_a).
+// oᵀ[D, qt] += V_block[kb, D]ᵀ·P[kb, qt] (a = V read transposed: transposed_a).
 struct TileOperands {
   std::int64_t m, k, n;
   bool transposed_a;
@@ -166,17 +167,20 @@ void set_product_flops(benchmark::State& state, const TileOperands& t) {
       benchmark::Counter(2e-9 * static_cast<double>(t.m * t.k * t.n), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// The Highway register-tiled product the kernel uses (accumulating, as in all but the first key block).
+// The Highway products the kernel uses (accumulating, as in all but the first key block): the scores
+// s[kb, qt] = K_block·Qᵀ with the register-tiled product, and the context, accumulated transposed as
+// oᵀ[D, qt] += V_blockᵀ·P with V read in place (transposed_a: a is V [k, m], m = D; b is P [k, n]).
 void BM_TileHighway(benchmark::State& state) {
   TileOperands t(state);
-  const std::vector<float> alpha(static_cast<std::size_t>(t.m), 1.0f);
-  std::vector<float> pack(static_cast<std::size_t>(t.k * 32));
+  const std::vector<float> alpha(static_cast<std::size_t>(std::max(t.m, t.n)), 1.0f);
   for (auto _ : state) {
-    // The kernel's loop orders: scores rows-outer in place, the context product panel by panel with
-    // each panel of V copied first.
-    quarks::ops::attention_detail::tile_product(t.a.data(), t.a_row(), t.a_col(), t.b.data(), t.n, t.c.data(), t.n, t.m,
-                                                t.n, t.k, alpha.data(), !t.transposed_a,
-                                                t.transposed_a ? pack.data() : nullptr);
+    if (t.transposed_a) {
+      quarks::ops::attention_detail::context_product(t.a.data(), t.m, t.b.data(), t.n, t.c.data(), t.n, t.m, t.n, t.k,
+                                                     alpha.data());
+    } else {
+      quarks::ops::attention_detail::tile_product(t.a.data(), t.a_row(), t.a_col(), t.b.data(), t.n, t.c.data(), t.n,
+                                                  t.m, t.n, t.k, alpha.data());
+    }
     benchmark::DoNotOptimize(t.c.data());
   }
   set_product_flops(state, t);
@@ -229,7 +233,7 @@ void BM_TilePrimitive(benchmark::State& state) {
 void TileArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"m", "k", "n", "transposed_a"});
   b->Args({128, 64, 64, 0});  // scores: K block [128, 64] · Qᵀ [64, 64]
-  b->Args({64, 128, 64, 1});  // context: P [64, 128] (transposed tile) · V block [128, 64]
+  b->Args({64, 128, 64, 1});  // context: V block [128, 64]ᵀ · P [128, 64]
   b->Args({64, 64, 128, 0});  // [64 x 64]·[64 x 128]
   b->Args({64, 64, 64, 0});
 }

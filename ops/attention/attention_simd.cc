@@ -6,11 +6,13 @@
 //   qt    [D, qp]   the query tile, transposed and multiplied by scale·log2(e)
 //   s     [kb, qp]  scores of one key block in base 2, transposed: s[j, i] = (q_i·k_j·scale + mask)·log2(e);
 //                   then P = 2^(s - max) in place
-//   pack  [kb, 2 vectors]  one column panel of the V block, copied contiguously
+//   ot    [D, qp]   the context tile transposed, O^T, for tiles of 2·kTileRows queries or more
 //   m, l, alpha, bad [qp] each: running max, running sum, this block's rescale factor, poisoned flag
 // Keeping the scores transposed makes the online softmax vertical (one vector = lanes queries, no
 // horizontal reductions) and lets the score product read K in place, with any row stride, against the
-// query tile packed once per task.
+// query tile packed once per task. The context of a wide tile is accumulated transposed as well,
+// O^T[D, qp] += V^T·P: P is then read in place, row after row of s, and V element by element, again in
+// place with any row stride, so nothing is copied per key block.
 #include "ops/attention/attention_simd.hpp"
 
 #include <algorithm>
@@ -43,9 +45,13 @@ constexpr float kLog2e = 1.44269504088896340736f;
 // and one broadcast of a: 15 of AVX2's 16 registers (BLIS uses the same 6x16 shape on AVX2).
 constexpr int kTileRows = 6;
 
-// c[R, NV vectors] = a[R, k]·b[k, NV vectors], or with kAccumulate c = alpha[r]·c + a·b.
-// a is read through element strides (a_row, a_col), one broadcast per element; b and c are row-major.
-template <int R, int NV, bool kAccumulate, class D>
+// How a register tile starts: from zero, or from c rescaled per row (c[r, :]·alpha[r]) or per column
+// (c[:, j]·alpha[j]).
+enum class Start { kZero, kRowScaled, kColumnScaled };
+
+// c[R, NV vectors] = a[R, k]·b[k, NV vectors] + the start. a is read through element strides (a_row,
+// a_col), one broadcast per element; b and c are row-major.
+template <int R, int NV, Start kStart, class D>
 HWY_INLINE void MicroTile(D d, const float* HWY_RESTRICT a, i64 a_row, i64 a_col, const float* HWY_RESTRICT b, i64 ldb,
                           float* HWY_RESTRICT c, i64 ldc, i64 k, const float* HWY_RESTRICT alpha) {
   using V = hn::Vec<D>;
@@ -57,8 +63,10 @@ HWY_INLINE void MicroTile(D d, const float* HWY_RESTRICT a, i64 a_row, i64 a_col
     rows[r] = a + r * a_row;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
-      if constexpr (kAccumulate) {
+      if constexpr (kStart == Start::kRowScaled) {
         acc[r][v] = hn::Mul(hn::LoadU(d, c + r * ldc + v * lanes), hn::Set(d, alpha[r]));
+      } else if constexpr (kStart == Start::kColumnScaled) {
+        acc[r][v] = hn::Mul(hn::LoadU(d, c + r * ldc + v * lanes), hn::LoadU(d, alpha + v * lanes));
       } else {
         acc[r][v] = hn::Zero(d);
       }
@@ -88,60 +96,55 @@ HWY_INLINE void MicroTile(D d, const float* HWY_RESTRICT a, i64 a_row, i64 a_col
 template <int R, bool kAccumulate>
 HWY_INLINE void PanelRow(const float* HWY_RESTRICT a, i64 a_row, i64 a_col, const float* HWY_RESTRICT b, i64 ldb,
                          float* HWY_RESTRICT c, i64 ldc, i64 n, i64 k, const float* HWY_RESTRICT alpha) {
+  constexpr Start kStart = kAccumulate ? Start::kRowScaled : Start::kZero;
   const DF d;
   const i64 lanes = static_cast<i64>(hn::Lanes(d));
   i64 j = 0;
   if constexpr (R == 1) {
     for (; j + 8 * lanes <= n; j += 8 * lanes) {
-      MicroTile<1, 8, kAccumulate>(d, a, a_row, a_col, b + j, ldb, c + j, ldc, k, alpha);
+      MicroTile<1, 8, kStart>(d, a, a_row, a_col, b + j, ldb, c + j, ldc, k, alpha);
     }
   }
   if constexpr (R <= 2) {
     for (; j + 4 * lanes <= n; j += 4 * lanes) {
-      MicroTile<R, 4, kAccumulate>(d, a, a_row, a_col, b + j, ldb, c + j, ldc, k, alpha);
+      MicroTile<R, 4, kStart>(d, a, a_row, a_col, b + j, ldb, c + j, ldc, k, alpha);
     }
   }
   for (; j + 2 * lanes <= n; j += 2 * lanes) {
-    MicroTile<R, 2, kAccumulate>(d, a, a_row, a_col, b + j, ldb, c + j, ldc, k, alpha);
+    MicroTile<R, 2, kStart>(d, a, a_row, a_col, b + j, ldb, c + j, ldc, k, alpha);
   }
-  for (; j + lanes <= n; j += lanes) MicroTile<R, 1, kAccumulate>(d, a, a_row, a_col, b + j, ldb, c + j, ldc, k, alpha);
-  for (; j < n; ++j) MicroTile<R, 1, kAccumulate>(D1(), a, a_row, a_col, b + j, ldb, c + j, ldc, k, alpha);
+  for (; j + lanes <= n; j += lanes) MicroTile<R, 1, kStart>(d, a, a_row, a_col, b + j, ldb, c + j, ldc, k, alpha);
+  for (; j < n; ++j) MicroTile<R, 1, kStart>(D1(), a, a_row, a_col, b + j, ldb, c + j, ldc, k, alpha);
 }
 
-// c[m, n] (=|+=) a[m, k]·b[k, n] in register tiles of kTileRows rows × two vectors. kRowsOuter walks row
-// blocks outside column panels: right when a's rows are contiguous and b is small (the scores: b is the
-// query tile, kept in L1 while K streams by). Otherwise panels go outside, so that one panel of b (a
-// [k, 2 vectors] strip of V) stays in L1 while every row block passes over it, each panel first copied
-// contiguously into `pack`; without `pack` (a few rows only) the rows go outside after all and read b
-// in place. V's rows are 256 bytes or a multiple apart (D = 64, or H·D
-// in the 3-D layout), which puts a strip's lines into a few cache sets only: read in place, the strip
-// does not stay in L1 (measured 60 against 75 GFLOP/s on [64, 128]·[128, 64] tiles).
+// c[m, n] (=|+=) a[m, k]·b[k, n] in register tiles of kTileRows rows × two vectors, row blocks outside
+// column panels, b read in place: the scores (a = K read in place, b = the query tile, kept in L1 while K
+// streams by) and the context of a few query rows (a = P, b = V, each row of V read once).
 //
 // `triangle` trims the causal triangle of a diagonal key block: query i sees block keys p <= i + triangle
-// (kNoTriangle: all). With kRowsOuter (scores, rows = keys, columns = queries) the row block starting at
-// row r needs only the columns from r - triangle on (rounded down to a vector; the rest is hidden, and
-// overwritten with -inf by MaskScores). Otherwise (context, rows = queries, inner steps = keys) row i
-// takes exactly its first i + 1 + triangle inner steps: the register block runs the steps of its first
-// row, then each later row adds its few remaining ones. (Running the whole block over the last row's
-// steps would multiply hidden keys' weights of 0 into V, and 0 · inf or 0 · NaN is NaN: a non-finite
-// value at a later position would reach earlier ones.)
+// (kNoTriangle: all). For kScores (rows = keys, columns = queries) the row block starting at row r needs
+// only the columns from r - triangle on (rounded down to a vector; the rest is hidden, and overwritten
+// with -inf by MaskScores). For the context (rows = queries, inner steps = keys) row i takes exactly its
+// first i + 1 + triangle inner steps: the register block runs the steps of its first row, then each later
+// row adds its few remaining ones. (Running the whole block over the last row's steps would multiply
+// hidden keys' weights of 0 into V, and 0 · inf or 0 · NaN is NaN: a non-finite value at a later position
+// would reach earlier ones.)
 constexpr i64 kNoTriangle = std::numeric_limits<i64>::max() / 4;
 
-template <bool kAccumulate, bool kRowsOuter>
+template <bool kAccumulate, bool kScores>
 void Product(const float* HWY_RESTRICT a, i64 a_row, i64 a_col, const float* HWY_RESTRICT b, i64 ldb,
-             float* HWY_RESTRICT c, i64 ldc, i64 m, i64 n, i64 k, const float* HWY_RESTRICT alpha,
-             float* HWY_RESTRICT pack, i64 triangle) {
-  const DF d;
-  const i64 lanes = static_cast<i64>(hn::Lanes(d));
-  const auto rows = [&](i64 i, const float* bj, i64 ldbj, i64 j0, i64 cols) {
+             float* HWY_RESTRICT c, i64 ldc, i64 m, i64 n, i64 k, const float* HWY_RESTRICT alpha, i64 triangle) {
+  const i64 lanes = static_cast<i64>(hn::Lanes(DF()));
+  for (i64 i = 0; i < m; i += kTileRows) {
     const i64 r = std::min<i64>(kTileRows, m - i);
-    i64 steps = k;
-    if constexpr (kRowsOuter) {
+    const float* bj = b;
+    i64 j0 = 0, cols = n, steps = k;
+    if constexpr (kScores) {
       const i64 skip = std::clamp<i64>(i - triangle, 0, cols) / lanes * lanes;
       bj += skip;
       j0 += skip;
       cols -= skip;
-      if (cols == 0) return;
+      if (cols == 0) continue;
     } else if (triangle != kNoTriangle) {
       steps = std::clamp<i64>(i + 1 + triangle, 0, k);  // the keys the block's first row sees
     }
@@ -149,14 +152,14 @@ void Product(const float* HWY_RESTRICT a, i64 a_row, i64 a_col, const float* HWY
     float* ci = c + i * ldc + j0;
     const float* al = kAccumulate ? alpha + i : nullptr;
     switch (r) {
-      case 6: PanelRow<6, kAccumulate>(ai, a_row, a_col, bj, ldbj, ci, ldc, cols, steps, al); break;
-      case 5: PanelRow<5, kAccumulate>(ai, a_row, a_col, bj, ldbj, ci, ldc, cols, steps, al); break;
-      case 4: PanelRow<4, kAccumulate>(ai, a_row, a_col, bj, ldbj, ci, ldc, cols, steps, al); break;
-      case 3: PanelRow<3, kAccumulate>(ai, a_row, a_col, bj, ldbj, ci, ldc, cols, steps, al); break;
-      case 2: PanelRow<2, kAccumulate>(ai, a_row, a_col, bj, ldbj, ci, ldc, cols, steps, al); break;
-      default: PanelRow<1, kAccumulate>(ai, a_row, a_col, bj, ldbj, ci, ldc, cols, steps, al); break;
+      case 6: PanelRow<6, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps, al); break;
+      case 5: PanelRow<5, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps, al); break;
+      case 4: PanelRow<4, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps, al); break;
+      case 3: PanelRow<3, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps, al); break;
+      case 2: PanelRow<2, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps, al); break;
+      default: PanelRow<1, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps, al); break;
     }
-    if constexpr (!kRowsOuter) {
+    if constexpr (!kScores) {
       // Diagonal block: each later row of the block continues its own sum over the keys it alone sees
       // (at most kTileRows - 1), so a row never multiplies its hidden keys' weights of exactly 0 into V:
       // 0 · inf or 0 · NaN in V would make it NaN. The FMA chain continues in the same order, so
@@ -166,45 +169,116 @@ void Product(const float* HWY_RESTRICT a, i64 a_row, i64 a_col, const float* HWY
         for (i64 row = 1; row < r; ++row) {
           const i64 row_steps = std::clamp<i64>(i + row + 1 + triangle, 0, k);
           if (row_steps <= steps) continue;
-          PanelRow<1, true>(ai + row * a_row + steps * a_col, a_row, a_col, bj + steps * ldbj, ldbj, ci + row * ldc,
-                            ldc, cols, row_steps - steps, &kOne);
+          PanelRow<1, true>(ai + row * a_row + steps * a_col, a_row, a_col, bj + steps * ldb, ldb, ci + row * ldc, ldc,
+                            cols, row_steps - steps, &kOne);
         }
       }
-    }
-  };
-  if (kRowsOuter || pack == nullptr) {
-    for (i64 i = 0; i < m; i += kTileRows) rows(i, b, ldb, 0, n);
-  } else {
-    for (i64 j = 0; j < n; j += 2 * lanes) {
-      const i64 cols = std::min(n - j, 2 * lanes);
-      const i64 used = std::clamp<i64>(m + triangle, 0, k);  // steps the last row block needs
-      for (i64 p = 0; p < used; ++p) {
-        const float* from = b + p * ldb + j;
-        float* to = pack + p * cols;
-        if (cols == 2 * lanes) {
-          hn::StoreU(hn::LoadU(d, from), d, to);
-          hn::StoreU(hn::LoadU(d, from + lanes), d, to + lanes);
-        } else {
-          std::copy(from, from + cols, to);
-        }
-      }
-      for (i64 i = 0; i < m; i += kTileRows) rows(i, pack, cols, j, cols);
     }
   }
 }
 
 void TileProduct(const float* a, i64 a_row, i64 a_col, const float* b, i64 ldb, float* c, i64 ldc, i64 m, i64 n, i64 k,
-                 const float* alpha, bool rows_outer, float* pack) {
+                 const float* alpha) {
   if (alpha != nullptr) {
-    if (rows_outer) {
-      Product<true, true>(a, a_row, a_col, b, ldb, c, ldc, m, n, k, alpha, nullptr, kNoTriangle);
-    } else {
-      Product<true, false>(a, a_row, a_col, b, ldb, c, ldc, m, n, k, alpha, pack, kNoTriangle);
-    }
-  } else if (rows_outer) {
-    Product<false, true>(a, a_row, a_col, b, ldb, c, ldc, m, n, k, alpha, nullptr, kNoTriangle);
+    Product<true, true>(a, a_row, a_col, b, ldb, c, ldc, m, n, k, alpha, kNoTriangle);
   } else {
-    Product<false, false>(a, a_row, a_col, b, ldb, c, ldc, m, n, k, alpha, pack, kNoTriangle);
+    Product<false, true>(a, a_row, a_col, b, ldb, c, ldc, m, n, k, alpha, kNoTriangle);
+  }
+}
+
+// The context of a wide tile, transposed: ot[D, qp] = V^T·P over the key block, or with kAccumulate
+// ot[:, c] = alpha[c]·ot[:, c] + V^T·P. P is s [kv, qp] (row stride ld), V [kv, D] is read in place
+// (row stride v_row), one broadcast per element. Register tiles of kTileRows rows of D × two vectors of
+// queries; column panels go outside, so that one panel of P ([kv, 2 vectors], 8 KiB for 128 keys) stays
+// in L1 while the row blocks of D pass over it.
+//
+// `triangle` (causal diagonal block): query c sees block keys p <= c + triangle. A panel runs the steps
+// its first column sees over all its lanes, then the few steps only later columns see with V zeroed in
+// the lanes that must not see them: a hidden key's weight is exactly 0, and 0 · inf or 0 · NaN in V
+// would make the query NaN. Each query's FMA chain is the one over the keys it sees, in order.
+// Adds keys [from, to) of a diagonal block to ot (R rows of D × NV vectors of queries from column c0),
+// each key only in the lanes of the queries that see it: p <= c + triangle.
+template <int R, int NV, class D>
+HWY_INLINE void ContextMaskedSteps(D d, const float* HWY_RESTRICT v, i64 v_row, const float* HWY_RESTRICT s, i64 ld,
+                                   float* HWY_RESTRICT ot, i64 ldo, i64 from, i64 to, i64 c0, i64 triangle) {
+  using V = hn::Vec<D>;
+  const i64 lanes = static_cast<i64>(hn::Lanes(d));
+  V acc[R][NV], column[NV];
+#pragma GCC unroll 4
+  for (int c = 0; c < NV; ++c) column[c] = hn::Iota(d, static_cast<float>(c0 + c * lanes));
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int c = 0; c < NV; ++c) acc[r][c] = hn::LoadU(d, ot + r * ldo + c * lanes);
+  }
+  for (i64 p = from; p < to; ++p) {
+    const V first_seeing = hn::Set(d, static_cast<float>(p - triangle));  // queries c >= p - triangle see p
+    const float* vp = v + p * v_row;
+#pragma GCC unroll 4
+    for (int c = 0; c < NV; ++c) {
+      const auto sees = hn::Ge(column[c], first_seeing);
+      const V pv = hn::LoadU(d, s + p * ld + c * lanes);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) acc[r][c] = hn::MulAdd(hn::IfThenElseZero(sees, hn::Set(d, vp[r])), pv, acc[r][c]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int c = 0; c < NV; ++c) hn::StoreU(acc[r][c], d, ot + r * ldo + c * lanes);
+  }
+}
+
+// All row blocks of D for one panel of NV vectors of queries starting at column c0.
+template <int NV, bool kAccumulate>
+HWY_INLINE void ContextPanel(const float* HWY_RESTRICT v, i64 v_row, const float* HWY_RESTRICT s, i64 ld,
+                             float* HWY_RESTRICT ot, i64 ldo, i64 dim, i64 kv, const float* HWY_RESTRICT alpha, i64 c0,
+                             i64 triangle) {
+  constexpr Start kStart = kAccumulate ? Start::kColumnScaled : Start::kZero;
+  const DF d;
+  const i64 lanes = static_cast<i64>(hn::Lanes(d));
+  // Keys every query of the panel sees, and keys the last one sees.
+  const i64 steps = triangle == kNoTriangle ? kv : std::clamp<i64>(c0 + 1 + triangle, 0, kv);
+  const i64 masked_end = triangle == kNoTriangle ? kv : std::clamp<i64>(c0 + NV * lanes + triangle, 0, kv);
+  s += c0;
+  ot += c0;
+  const float* al = kAccumulate ? alpha + c0 : nullptr;
+  const auto block = [&]<int R>(i64 r0) {
+    MicroTile<R, NV, kStart>(d, v + r0, 1, v_row, s, ld, ot + r0 * ldo, ldo, steps, al);
+    if (masked_end > steps) {
+      ContextMaskedSteps<R, NV>(d, v + r0, v_row, s, ld, ot + r0 * ldo, ldo, steps, masked_end, c0, triangle);
+    }
+  };
+  i64 r0 = 0;
+  for (; r0 + kTileRows <= dim; r0 += kTileRows) block.template operator()<kTileRows>(r0);
+  switch (dim - r0) {
+    case 5: block.template operator()<5>(r0); break;
+    case 4: block.template operator()<4>(r0); break;
+    case 3: block.template operator()<3>(r0); break;
+    case 2: block.template operator()<2>(r0); break;
+    case 1: block.template operator()<1>(r0); break;
+    default: break;
+  }
+}
+
+template <bool kAccumulate>
+void ContextTransposed(const float* HWY_RESTRICT v, i64 v_row, const float* HWY_RESTRICT s, i64 ld,
+                       float* HWY_RESTRICT ot, i64 ldo, i64 dim, i64 qp, i64 kv, const float* HWY_RESTRICT alpha,
+                       i64 triangle) {
+  const i64 lanes = static_cast<i64>(hn::Lanes(DF()));
+  i64 c0 = 0;
+  for (; c0 + 2 * lanes <= qp; c0 += 2 * lanes) {
+    ContextPanel<2, kAccumulate>(v, v_row, s, ld, ot, ldo, dim, kv, alpha, c0, triangle);
+  }
+  if (c0 < qp) ContextPanel<1, kAccumulate>(v, v_row, s, ld, ot, ldo, dim, kv, alpha, c0, triangle);  // whole vectors
+}
+
+void ContextProduct(const float* v, i64 v_row, const float* p, i64 ldp, float* ot, i64 ldo, i64 dim, i64 qp, i64 kv,
+                    const float* alpha) {
+  if (alpha != nullptr) {
+    ContextTransposed<true>(v, v_row, p, ldp, ot, ldo, dim, qp, kv, alpha, kNoTriangle);
+  } else {
+    ContextTransposed<false>(v, v_row, p, ldp, ot, ldo, dim, qp, kv, alpha, kNoTriangle);
   }
 }
 
@@ -347,13 +421,14 @@ void AttendTile(const TileArgs& t) {
   const i64 dim = t.head_dim;
   float* HWY_RESTRICT qt = t.scratch;
   float* HWY_RESTRICT s = qt + dim * ld;
-  float* HWY_RESTRICT pack = s + t.k_block * ld;
-  float* HWY_RESTRICT m = pack + t.k_block * 2 * kColumnPad;
+  float* HWY_RESTRICT ot = s + t.k_block * ld;
+  float* HWY_RESTRICT m = ot + dim * ld;
   float* HWY_RESTRICT l = m + qp;
   float* HWY_RESTRICT alpha = l + qp;
   float* HWY_RESTRICT bad = alpha + qp;
-  // V panels are copied only when enough query rows pass over them to repay the copy.
-  float* HWY_RESTRICT v_pack = t.rows >= 2 * kTileRows ? pack : nullptr;
+  // Wide tiles accumulate the context transposed in ot; a few rows (decode, the last rows of a short
+  // sequence) accumulate in o directly, reading each row of V once.
+  const bool transposed_context = t.rows >= 2 * kTileRows;
 
   // The causal limit of the last row bounds the keys of the whole tile.
   const i64 key_end = std::min(t.key_end, t.causal_first + t.rows);
@@ -383,16 +458,29 @@ void AttendTile(const TileArgs& t) {
       if (narrow) {
         DotScores(t.k + j0 * t.k_row, t.k_row, qt, t.rows, dim, kv, s, ld, qp);
       } else {
-        Product<false, true>(t.k + j0 * t.k_row, t.k_row, 1, qt, ld, s, ld, kv, qp, dim, nullptr, nullptr, triangle);
+        Product<false, true>(t.k + j0 * t.k_row, t.k_row, 1, qt, ld, s, ld, kv, qp, dim, nullptr, triangle);
       }
       MaskScores(t, s, ld, qp, j0, kv);
       OnlineSoftmax(s, ld, qp, kv, m, l, alpha, bad);
       // o = alpha·o + P·V_block, P read transposed from s; the first block starts from zero.
       const float* v = t.v + j0 * t.v_row;
-      if (j0 == t.key_begin) {
-        Product<false, false>(s, 1, ld, v, t.v_row, t.o, t.o_row, t.rows, dim, kv, nullptr, v_pack, triangle);
+      const bool first = j0 == t.key_begin;
+      if (transposed_context) {
+        if (first) {
+          ContextTransposed<false>(v, t.v_row, s, ld, ot, ld, dim, qp, kv, nullptr, triangle);
+        } else {
+          ContextTransposed<true>(v, t.v_row, s, ld, ot, ld, dim, qp, kv, alpha, triangle);
+        }
+      } else if (first) {
+        Product<false, false>(s, 1, ld, v, t.v_row, t.o, t.o_row, t.rows, dim, kv, nullptr, triangle);
       } else {
-        Product<true, false>(s, 1, ld, v, t.v_row, t.o, t.o_row, t.rows, dim, kv, alpha, v_pack, triangle);
+        Product<true, false>(s, 1, ld, v, t.v_row, t.o, t.o_row, t.rows, dim, kv, alpha, triangle);
+      }
+    }
+    if (transposed_context) {
+      for (i64 i = 0; i < t.rows; ++i) {
+        float* o = t.o + i * t.o_row;
+        for (i64 c = 0; c < dim; ++c) o[c] = ot[c * ld + i];
       }
     }
   }
@@ -418,13 +506,18 @@ namespace quarks::ops::attention_detail {
 
 HWY_EXPORT(AttendTile);
 HWY_EXPORT(TileProduct);
+HWY_EXPORT(ContextProduct);
 
 void attend_tile(const TileArgs& args) { HWY_DYNAMIC_DISPATCH(AttendTile)(args); }
 
 void tile_product(const float* a, std::int64_t a_row, std::int64_t a_col, const float* b, std::int64_t ldb, float* c,
-                  std::int64_t ldc, std::int64_t m, std::int64_t n, std::int64_t k, const float* alpha, bool rows_outer,
-                  float* pack) {
-  HWY_DYNAMIC_DISPATCH(TileProduct)(a, a_row, a_col, b, ldb, c, ldc, m, n, k, alpha, rows_outer, pack);
+                  std::int64_t ldc, std::int64_t m, std::int64_t n, std::int64_t k, const float* alpha) {
+  HWY_DYNAMIC_DISPATCH(TileProduct)(a, a_row, a_col, b, ldb, c, ldc, m, n, k, alpha);
+}
+
+void context_product(const float* v, std::int64_t v_row, const float* p, std::int64_t ldp, float* ot, std::int64_t ldo,
+                     std::int64_t dim, std::int64_t qp, std::int64_t kv, const float* alpha) {
+  HWY_DYNAMIC_DISPATCH(ContextProduct)(v, v_row, p, ldp, ot, ldo, dim, qp, kv, alpha);
 }
 
 }  // namespace quarks::ops::attention_detail

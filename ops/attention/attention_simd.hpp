@@ -15,7 +15,7 @@ inline constexpr std::int64_t padded_columns(std::int64_t n) { return (n + kColu
 /// Floats of scratch attend_tile needs for tiles of up to q_tile queries, k_block keys and head_dim D.
 inline constexpr std::int64_t tile_scratch_floats(std::int64_t q_tile, std::int64_t k_block, std::int64_t head_dim) {
   const std::int64_t columns = padded_columns(q_tile);
-  return (columns + kColumnPad) * (head_dim + k_block) + k_block * 2 * kColumnPad + 4 * columns;
+  return (columns + kColumnPad) * (2 * head_dim + k_block) + 4 * columns;
 }
 
 /// One task: `rows` consecutive queries of one (batch, query head) against keys [key_begin, key_end) of
@@ -52,12 +52,16 @@ struct TileArgs {
 void attend_tile(const TileArgs& args);
 
 /// c[m, n] = a[m, k]·b[k, n] (with alpha non-null: c[i, :] = alpha[i]·c[i, :] + ...) with a read through
-/// element strides (a_row, a_col) and b, c row-major with row strides ldb, ldc. The register-tiled product
-/// attend_tile uses, exposed for tests and benchmarks. rows_outer: the loop order attend_tile uses for the
-/// scores (true) or for the context product (false); then `pack` (k·32 floats, or null to read b in place)
-/// receives each column panel of b before it is used.
+/// element strides (a_row, a_col) and b, c row-major with row strides ldb, ldc: the register-tiled product
+/// attend_tile uses for the scores and for the context of a few query rows, exposed for tests and benchmarks.
 void tile_product(const float* a, std::int64_t a_row, std::int64_t a_col, const float* b, std::int64_t ldb, float* c,
-                  std::int64_t ldc, std::int64_t m, std::int64_t n, std::int64_t k, const float* alpha, bool rows_outer,
-                  float* pack);
+                  std::int64_t ldc, std::int64_t m, std::int64_t n, std::int64_t k, const float* alpha);
+
+/// ot[dim, qp] = vᵀ·p (with alpha non-null: ot[:, j] = alpha[j]·ot[:, j] + ...) for v [kv, dim] and p
+/// [kv, qp], row-major with row strides v_row, ldp, ldo: the transposed context product attend_tile uses
+/// for wide tiles (p the weights, transposed, v the values), exposed for tests and benchmarks. qp must be
+/// a multiple of kColumnPad.
+void context_product(const float* v, std::int64_t v_row, const float* p, std::int64_t ldp, float* ot, std::int64_t ldo,
+                     std::int64_t dim, std::int64_t qp, std::int64_t kv, const float* alpha);
 
 }  // namespace quarks::ops::attention_detail

@@ -543,6 +543,59 @@ TEST_P(AttentionKernelTest, NaNAndInfinityPoisonOnlyTheirRows) {
   }
 }
 
+TEST_P(AttentionKernelTest, CausalNonFiniteKeysAndValuesReachOnlyTheQueriesThatSeeThem) {
+  // A NaN or an infinity in V (or K) at key `pos` may reach only the queries i >= pos (causal, Sq == Sk).
+  // A hidden key's weight is exactly 0 and 0 * NaN = NaN, so a kernel that multiplies hidden keys in
+  // anyway (a register block run over its last row's keys) poisons earlier queries. Positions at and
+  // between the edges of register blocks, column panels and key blocks, through the three ways a tile
+  // is computed: wide tiles (transposed context), a few rows, and narrow tiles (dot-product scores).
+  int cases = 0;
+  for (const bool three_d : {false, true}) {
+    for (const std::int64_t q_tile : {0, 8, 4}) {
+      for (const std::int64_t pos : {0, 5, 6, 13, 15, 16, 31, 32, 47, 63, 64, 99}) {
+        for (const float poison : {kNaN, kInf, -kInf}) {
+          for (const bool in_keys : {false, true}) {
+            Problem p;
+            p.q_len = p.kv_len = 100;
+            p.head_dim = 20;
+            p.q_heads = p.kv_heads = 1;
+            p.three_d = three_d;
+            p.causal = true;
+            p.q_tile = q_tile;
+            p.k_block = 32;
+            p.fill(static_cast<unsigned>(900 + pos));
+            const AttentionConfig c = p.config();
+            constexpr std::int64_t kDim = 7;
+            (in_keys ? p.k : p.v)[pos * c.k.row + kDim] = poison;
+            const std::vector<float> y = run_kernel(p);
+            const Reference ref = reference(p);
+            const std::string what =
+                p.describe() + " pos " + std::to_string(pos) + (in_keys ? " in K " : " in V ") + std::to_string(poison);
+            ASSERT_LT(relative_error(y, ref.y), tolerance(ref)) << what;
+            for (std::int64_t i = 0; i < p.q_len; ++i) {
+              for (std::int64_t d = 0; d < p.head_dim; ++d) {
+                // Which later entries are NaN or infinite follows the reference (a poisoned key's score
+                // is NaN, +inf or -inf by the sign of q); a poisoned value always reaches its column.
+                const float got = y[i * c.out.row + d];
+                const std::string at = what + " row " + std::to_string(i) + " d " + std::to_string(d);
+                if (i < pos) {
+                  ASSERT_TRUE(std::isfinite(got)) << at;
+                }
+                if (!in_keys && i >= pos && d == kDim) {
+                  ASSERT_FALSE(std::isfinite(got)) << at;
+                }
+                ASSERT_EQ(std::isfinite(got), std::isfinite(ref.y[i * c.out.row + d])) << at;
+              }
+            }
+            ++cases;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(cases, 432);
+}
+
 TEST_P(AttentionKernelTest, LargeScoresDoNotOverflow) {
   // Scores in the hundreds: exp would overflow without the running max.
   Problem p;
@@ -842,13 +895,10 @@ TEST_P(AttentionKernelTest, TileProductWithStridesAndRescale) {
           const std::vector<float> b = uniform(static_cast<std::size_t>(k * ldb), -1, 1, 2);
           const std::vector<float> c0 = uniform(static_cast<std::size_t>(m * ldc), -1, 1, 3);
           const std::vector<float> alpha = uniform(static_cast<std::size_t>(m), 0, 1, 4);
-          std::vector<float> pack(static_cast<std::size_t>(k * 32), kNaN);
-          for (int variant = 0; variant < 6; ++variant) {
-            const bool accumulate = variant & 1, rows_outer = variant / 2 == 1, packed = variant / 2 == 2;
+          for (const bool accumulate : {false, true}) {
             std::vector<float> c = c0;
             attention_detail::tile_product(a.data(), a_row, a_col, b.data(), ldb, c.data(), ldc, m, n, k,
-                                           accumulate ? alpha.data() : nullptr, rows_outer,
-                                           packed ? pack.data() : nullptr);
+                                           accumulate ? alpha.data() : nullptr);
             double worst = 0.0;
             for (std::int64_t i = 0; i < m; ++i) {
               for (std::int64_t j = 0; j < ldc; ++j) {
@@ -861,8 +911,41 @@ TEST_P(AttentionKernelTest, TileProductWithStridesAndRescale) {
               }
             }
             ASSERT_LT(worst, 1e-5) << m << "x" << n << "x" << k << " transposed " << transposed_a << " accumulate "
-                                   << accumulate << " rows outer " << rows_outer << " packed " << packed;
+                                   << accumulate;
           }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(AttentionKernelTest, ContextProductWithStridesAndRescale) {
+  // ot[dim, qp] (= | alpha[j]·ot[:, j] +) vᵀ·p: row blocks of D past and short of the register tile,
+  // column panels of one and two vectors (qp is a multiple of kColumnPad), columns past qp untouched.
+  for (std::int64_t dim : {1, 5, 6, 7, 64, 80}) {
+    for (std::int64_t qp : {16, 32, 48, 64}) {
+      for (std::int64_t kv : {1, 3, 128}) {
+        const std::int64_t v_row = dim + 3, ldp = qp + 5, ldo = qp + 16;
+        const std::vector<float> v = uniform(static_cast<std::size_t>(kv * v_row), -1, 1, 11);
+        const std::vector<float> p = uniform(static_cast<std::size_t>(kv * ldp), 0, 1, 12);
+        const std::vector<float> o0 = uniform(static_cast<std::size_t>(dim * ldo), -1, 1, 13);
+        const std::vector<float> alpha = uniform(static_cast<std::size_t>(qp), 0, 1, 14);
+        for (const bool accumulate : {false, true}) {
+          std::vector<float> ot = o0;
+          attention_detail::context_product(v.data(), v_row, p.data(), ldp, ot.data(), ldo, dim, qp, kv,
+                                            accumulate ? alpha.data() : nullptr);
+          double worst = 0.0;
+          for (std::int64_t d = 0; d < dim; ++d) {
+            for (std::int64_t j = 0; j < ldo; ++j) {
+              double want = o0[d * ldo + j];  // columns past qp are untouched
+              if (j < qp) {
+                want = accumulate ? double(alpha[j]) * o0[d * ldo + j] : 0.0;
+                for (std::int64_t key = 0; key < kv; ++key) want += double(v[key * v_row + d]) * p[key * ldp + j];
+              }
+              worst = std::max(worst, std::fabs(ot[d * ldo + j] - want));
+            }
+          }
+          ASSERT_LT(worst, 1e-4) << dim << "x" << qp << "x" << kv << " accumulate " << accumulate;
         }
       }
     }
