@@ -413,6 +413,62 @@ HWY_INLINE void Normalise(float* HWY_RESTRICT o, i64 n, float den, bool poisoned
   for (; i < n; ++i) o[i] /= den;
 }
 
+// dst[c * dst_row + r] = finish(src[r * src_row + c], c) for r < rows, c < cols: a transpose with a
+// per-column finishing step (finish(d, v, c) on a vector of destination row c). Blocks of 8 × 8 by
+// shuffles where 8 floats fit a vector, single elements elsewhere and at the edges.
+template <class Finish>
+HWY_INLINE void Transpose(const float* HWY_RESTRICT src, i64 src_row, float* HWY_RESTRICT dst, i64 dst_row, i64 rows,
+                          i64 cols, const Finish& finish) {
+  const D1 d1;
+  i64 r0 = 0;
+#if HWY_MAX_BYTES >= 32  // 8 floats fit a vector
+  {
+    using D8 = hn::CappedTag<float, 8>;
+    const D8 d;
+    const hn::Repartition<double, D8> dd;
+    const auto pairs_lower = [&](auto a, auto b) {
+      return hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
+    };
+    const auto pairs_upper = [&](auto a, auto b) {
+      return hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
+    };
+    for (; r0 + 8 <= rows; r0 += 8) {
+      i64 c0 = 0;
+      for (; c0 + 8 <= cols; c0 += 8) {
+        const float* in = src + r0 * src_row + c0;
+        hn::Vec<D8> t[8], u[8];
+        for (int k = 0; k < 8; k += 2) {  // t: pairs of rows interleaved within 128-bit halves
+          const auto a = hn::LoadU(d, in + k * src_row), b = hn::LoadU(d, in + (k + 1) * src_row);
+          t[k] = hn::InterleaveLower(d, a, b);
+          t[k + 1] = hn::InterleaveUpper(d, a, b);
+        }
+        for (int k = 0; k < 8; k += 4) {  // u[k + j]: columns j and j + 4 of rows k..k+3
+          u[k] = pairs_lower(t[k], t[k + 2]);
+          u[k + 1] = pairs_upper(t[k], t[k + 2]);
+          u[k + 2] = pairs_lower(t[k + 1], t[k + 3]);
+          u[k + 3] = pairs_upper(t[k + 1], t[k + 3]);
+        }
+        for (int j = 0; j < 4; ++j) {
+          hn::StoreU(finish(d, hn::ConcatLowerLower(d, u[4 + j], u[j]), c0 + j), d, dst + (c0 + j) * dst_row + r0);
+          hn::StoreU(finish(d, hn::ConcatUpperUpper(d, u[4 + j], u[j]), c0 + j + 4), d,
+                     dst + (c0 + j + 4) * dst_row + r0);
+        }
+      }
+      for (i64 c = c0; c < cols; ++c) {
+        for (i64 r = r0; r < r0 + 8; ++r) {
+          hn::StoreU(finish(d1, hn::Set(d1, src[r * src_row + c]), c), d1, dst + c * dst_row + r);
+        }
+      }
+    }
+  }
+#endif
+  for (i64 c = 0; c < cols; ++c) {
+    for (i64 r = r0; r < rows; ++r) {
+      hn::StoreU(finish(d1, hn::Set(d1, src[r * src_row + c]), c), d1, dst + c * dst_row + r);
+    }
+  }
+}
+
 void AttendTile(const TileArgs& t) {
   const DF d;
   const i64 lanes = static_cast<i64>(hn::Lanes(d));
@@ -438,14 +494,14 @@ void AttendTile(const TileArgs& t) {
     // The query tile times scale·log2(e): transposed [D, qp] for the register-tiled score product, or
     // row-major [rows, D] for the dot products of a narrow tile.
     const float q_scale = t.scale * kLog2e;
-    for (i64 c = 0; c < dim; ++c) {
-      if (narrow) {
-        for (i64 i = 0; i < t.rows; ++i) qt[i * dim + c] = t.q[i * t.q_row + c] * q_scale;
-      } else {
-        float* row = qt + c * ld;
-        for (i64 i = 0; i < t.rows; ++i) row[i] = t.q[i * t.q_row + c] * q_scale;
-        std::fill(row + t.rows, row + qp, 0.0f);
+    if (narrow) {
+      for (i64 i = 0; i < t.rows; ++i) {
+        for (i64 c = 0; c < dim; ++c) qt[i * dim + c] = t.q[i * t.q_row + c] * q_scale;
       }
+    } else {
+      Transpose(t.q, t.q_row, qt, ld, t.rows, dim,
+                [q_scale](auto d, auto v, i64) { return hn::Mul(v, hn::Set(d, q_scale)); });
+      for (i64 c = 0; c < dim; ++c) std::fill(qt + c * ld + t.rows, qt + c * ld + qp, 0.0f);
     }
     std::fill(m, m + qp, -kInf);
     std::fill(l, l + qp, 0.0f);
@@ -478,9 +534,13 @@ void AttendTile(const TileArgs& t) {
       }
     }
     if (transposed_context) {
-      for (i64 i = 0; i < t.rows; ++i) {
-        float* o = t.o + i * t.o_row;
-        for (i64 c = 0; c < dim; ++c) o[c] = ot[c * ld + i];
+      // Back to [rows, D], divided by each query's sum unless a partial result is wanted (rows that are
+      // poisoned or saw only hidden keys are overwritten below).
+      if (t.state != nullptr) {
+        Transpose(ot, ld, t.o, t.o_row, dim, t.rows, [](auto, auto v, i64) { return v; });
+      } else {
+        Transpose(ot, ld, t.o, t.o_row, dim, t.rows,
+                  [l](auto d, auto v, i64 i) { return hn::Div(v, hn::Set(d, l[i])); });
       }
     }
   }
@@ -491,7 +551,7 @@ void AttendTile(const TileArgs& t) {
       t.state[i] = any_key ? m[i] : -kInf;
       t.state[t.rows + i] = any_key ? l[i] : 0.0f;
       t.state[2 * t.rows + i] = any_key ? bad[i] : 0.0f;
-    } else {
+    } else if (!(transposed_context && any_key && bad[i] == 0.0f && l[i] != 0.0f)) {
       Normalise(o, dim, any_key ? l[i] : 0.0f, any_key && bad[i] != 0.0f);
     }
   }
