@@ -596,6 +596,35 @@ TEST_P(AttentionKernelTest, CausalNonFiniteKeysAndValuesReachOnlyTheQueriesThatS
   EXPECT_EQ(cases, 432);
 }
 
+TEST_P(AttentionKernelTest, NonFiniteScoresWithoutMaskOrCausal) {
+  // No mask and no causal triangle: the score product also finds the block maxima, and the softmax
+  // must still flag every query whose scores hold a NaN or +inf (a NaN or +-inf in q poisons its row,
+  // in K the rows whose score with that key is NaN or +inf), in any key block and on both the wide and
+  // the narrow tile paths.
+  for (const std::int64_t q_tile : {0, 4}) {
+    for (const std::int64_t key : {0, 40, 127, 128, 199}) {
+      for (const float poison : {kNaN, kInf, -kInf}) {
+        Problem p;
+        p.q_len = 70;
+        p.kv_len = 200;
+        p.head_dim = 16;
+        p.q_heads = p.kv_heads = 1;
+        p.q_tile = q_tile;
+        p.fill(static_cast<unsigned>(300 + key));
+        p.q[3 * 16 + 5] = poison;
+        p.q[66 * 16 + 0] = poison;
+        p.k[key * 16 + 9] = poison;
+        const std::vector<float> y = run_kernel(p);
+        const Reference ref = reference(p);
+        ASSERT_LT(relative_error(y, ref.y), tolerance(ref)) << p.describe() << " key " << key << " " << poison;
+        for (std::size_t i = 0; i < y.size(); ++i) {
+          ASSERT_EQ(std::isnan(y[i]), std::isnan(ref.y[i])) << p.describe() << " key " << key << " at " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST_P(AttentionKernelTest, LargeScoresDoNotOverflow) {
   // Scores in the hundreds: exp would overflow without the running max.
   Problem p;
