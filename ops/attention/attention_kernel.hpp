@@ -6,14 +6,15 @@
 // runs down columns with vertical vector ops, and in base 2 so that it needs exp2 only), an online
 // softmax with a running max and sum per query (the accumulator is rescaled when the max grows), and the
 // accumulator += P·V_block. Key blocks past the causal limit are skipped and the causal triangle of a
-// diagonal block is trimmed from both products. The accumulator is the output itself (normalised at the
-// end), so a task's private scratch is the scaled query tile, the score tile, one panel of V and four
-// numbers per query (attention_simd.hpp: tile_scratch_floats).
+// diagonal block is trimmed from both products. Wide tiles accumulate the context transposed, Oᵀ += Vᵀ·P
+// (P and V read in place), and transpose it into the output at the end; tiles of a few queries accumulate
+// in the output itself. A task's private scratch is the scaled query tile, the score tile, the
+// transposed context and four numbers per query (attention_simd.hpp: tile_scratch_floats).
 //
 // Both products are Highway register tiles (attention_simd.cc). On this machine's (AVX2) tiles of the
-// kernel, [128, 64]·[64, 64] scores and [64, 128]·[128, 64] context, they ran within about 5% of
-// single-threaded dnnl_sgemm (one run: 76 and 82 GFLOP/s against 79 and 84) and at or above prebuilt
-// oneDNN matmul primitives (77 and 77); see bench/attention_bench, BM_Tile*. oneDNN thus brings no speed
+// kernel, [128, 64]·[64, 64] scores and the [64, 128]·[128, 64] transposed context, they ran at 88 and 83
+// GFLOP/s against 88 and 86 for single-threaded dnnl_sgemm in the same run (earlier: at or above
+// prebuilt oneDNN matmul primitives); see bench/attention_bench, BM_Tile*. oneDNN thus brings no speed
 // here, while sgemm allocates a packing buffer per call and primitives need one per tile shape (the
 // last key block, key lengths and causal limits make many) and per-call setup. Tile sizes of 32-128
 // queries × 64-256 keys measured within noise of each other; 64 × 128 keeps enough tasks for short
