@@ -186,16 +186,6 @@ void TileProduct(const float* a, i64 a_row, i64 a_col, const float* b, i64 ldb, 
   }
 }
 
-// The context of a wide tile, transposed: ot[D, qp] = V^T·P over the key block, or with kAccumulate
-// ot[:, c] = alpha[c]·ot[:, c] + V^T·P. P is s [kv, qp] (row stride ld), V [kv, D] is read in place
-// (row stride v_row), one broadcast per element. Register tiles of kTileRows rows of D × two vectors of
-// queries; column panels go outside, so that one panel of P ([kv, 2 vectors], 8 KiB for 128 keys) stays
-// in L1 while the row blocks of D pass over it.
-//
-// `triangle` (causal diagonal block): query c sees block keys p <= c + triangle. A panel runs the steps
-// its first column sees over all its lanes, then the few steps only later columns see with V zeroed in
-// the lanes that must not see them: a hidden key's weight is exactly 0, and 0 · inf or 0 · NaN in V
-// would make the query NaN. Each query's FMA chain is the one over the keys it sees, in order.
 // Adds keys [from, to) of a diagonal block to ot (R rows of D × NV vectors of queries from column c0),
 // each key only in the lanes of the queries that see it: p <= c + triangle.
 template <int R, int NV, class D>
@@ -261,6 +251,16 @@ HWY_INLINE void ContextPanel(const float* HWY_RESTRICT v, i64 v_row, const float
   }
 }
 
+// The context of a wide tile, transposed: ot[D, qp] = V^T·P over the key block, or with kAccumulate
+// ot[:, c] = alpha[c]·ot[:, c] + V^T·P. P is s [kv, qp] (row stride ld), V [kv, D] is read in place
+// (row stride v_row), one broadcast per element. Register tiles of kTileRows rows of D × two vectors of
+// queries (MicroTile, rescaled per column); column panels go outside, so that one panel of P
+// ([kv, 2 vectors], 8 KiB for 128 keys) stays in L1 while the row blocks of D pass over it.
+//
+// `triangle` (causal diagonal block): query c sees block keys p <= c + triangle. A panel runs the steps
+// its first column sees over all its lanes, then the few steps only later columns see with V zeroed in
+// the lanes that must not see them: a hidden key's weight is exactly 0, and 0 · inf or 0 · NaN in V
+// would make the query NaN. Each query's FMA chain is the one over the keys it sees, in order.
 template <bool kAccumulate>
 void ContextTransposed(const float* HWY_RESTRICT v, i64 v_row, const float* HWY_RESTRICT s, i64 ld,
                        float* HWY_RESTRICT ot, i64 ldo, i64 dim, i64 qp, i64 kv, const float* HWY_RESTRICT alpha,
