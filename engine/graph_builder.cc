@@ -2,10 +2,10 @@
 #include <algorithm>
 #include <unordered_set>
 
-#include "engine/graph_ir.hpp"
 #include "engine/op_registry.hpp"
 #include "engine/passes/passes.hpp"
-#include "engine/shape_utils.hpp"
+#include "ops/contract/graph_ir.hpp"
+#include "ops/contract/shape_utils.hpp"
 #include "quarks/graph.hpp"
 
 namespace quarks {

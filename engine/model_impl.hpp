@@ -6,8 +6,8 @@
 #include <mutex>
 #include <vector>
 
-#include "engine/graph_ir.hpp"
 #include "engine/plan.hpp"
+#include "ops/contract/graph_ir.hpp"
 #include "quarks/model.hpp"
 
 namespace quarks::detail {

@@ -1,7 +1,7 @@
 // The registry: one OpSchema per OpKind.
 #pragma once
 
-#include "engine/op_schema.hpp"
+#include "ops/contract/op_schema.hpp"
 
 namespace quarks::detail {
 

@@ -6,8 +6,8 @@
 #include <memory>
 #include <vector>
 
-#include "engine/graph_ir.hpp"
-#include "engine/op_schema.hpp"
+#include "ops/contract/graph_ir.hpp"
+#include "ops/contract/op_schema.hpp"
 #include "quarks/model.hpp"
 
 namespace quarks::detail {

@@ -1,7 +1,7 @@
 // Public description of a plan's steps (Session::plan_steps): per node its op, name, product flops and
 // bytes of inputs and outputs, from the plan's concrete shapes.
-#include "engine/op_kind.hpp"
 #include "engine/plan.hpp"
+#include "ops/contract/op_kind.hpp"
 
 namespace quarks::detail {
 namespace {

@@ -6,7 +6,7 @@
 #include "engine/memory_planner.hpp"
 #include "engine/op_registry.hpp"
 #include "engine/plan.hpp"
-#include "engine/shape_utils.hpp"
+#include "ops/contract/shape_utils.hpp"
 
 namespace quarks::detail {
 

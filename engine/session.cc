@@ -15,7 +15,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include "engine/model_impl.hpp"
-#include "engine/parallel.hpp"
+#include "ops/contract/parallel.hpp"
 #include "quarks/model.hpp"
 
 namespace quarks {

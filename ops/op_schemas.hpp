@@ -1,7 +1,7 @@
 // The schema of every op, defined in its family's folder and collected by engine/op_registry.cc.
 #pragma once
 
-#include "engine/op_schema.hpp"
+#include "ops/contract/op_schema.hpp"
 
 namespace quarks::detail {
 

@@ -1,6 +1,6 @@
 // Host helpers for import-time folding (see host_eval.hpp).
 #include "engine/onnx/host_eval.hpp"
-#include "engine/shape_utils.hpp"
+#include "ops/contract/shape_utils.hpp"
 
 #include <algorithm>
 

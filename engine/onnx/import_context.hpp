@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/graph_ir.hpp"
+#include "ops/contract/graph_ir.hpp"
 #include "quarks/graph.hpp"
 #include "quarks/tensor.hpp"
 

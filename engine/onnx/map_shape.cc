@@ -9,7 +9,7 @@
 #include "engine/onnx/host_eval.hpp"
 #include "engine/onnx/mappers.hpp"
 #include "engine/onnx/onnx_tensor.hpp"
-#include "engine/shape_utils.hpp"
+#include "ops/contract/shape_utils.hpp"
 
 namespace quarks::onnx_import {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "engine/graph_ir.hpp"
+#include "ops/contract/graph_ir.hpp"
 
 namespace quarks::detail {
 

@@ -1,7 +1,7 @@
 // Graph passes. Each takes a valid IR in topological order and leaves it valid and in order.
 #pragma once
 
-#include "engine/graph_ir.hpp"
+#include "ops/contract/graph_ir.hpp"
 
 namespace quarks::detail {
 

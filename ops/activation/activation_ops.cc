@@ -2,9 +2,9 @@
 // output_gate (multiplicative output attention).
 #include <cmath>
 
-#include "engine/parallel.hpp"
-#include "engine/shape_utils.hpp"
 #include "ops/activation/activation_kernels.hpp"
+#include "ops/contract/parallel.hpp"
+#include "ops/contract/shape_utils.hpp"
 #include "ops/elementwise/broadcast.hpp"
 #include "ops/op_schemas.hpp"
 

@@ -7,8 +7,8 @@
 #include <limits>
 #include <string>
 
-#include "engine/parallel.hpp"
 #include "ops/attention/attention_simd.hpp"
+#include "ops/contract/parallel.hpp"
 #include "quarks/error.hpp"
 
 namespace quarks::ops {

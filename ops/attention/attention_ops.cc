@@ -3,8 +3,8 @@
 // [, key_lengths]) on one packed [B, S, (Hq + 2·Hkv)·D] tensor (q, k and v read in place at offsets).
 #include <cmath>
 
-#include "engine/shape_utils.hpp"
 #include "ops/attention/attention_kernel.hpp"
+#include "ops/contract/shape_utils.hpp"
 #include "ops/op_schemas.hpp"
 
 namespace quarks::detail {

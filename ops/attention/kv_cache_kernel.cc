@@ -3,7 +3,7 @@
 
 #include <cstring>
 
-#include "engine/parallel.hpp"
+#include "ops/contract/parallel.hpp"
 
 namespace quarks::ops {
 

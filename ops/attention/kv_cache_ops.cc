@@ -4,8 +4,8 @@
 //   kv_cache_length() -> i64 [1]: the cache's length before this run (the op itself does nothing: its
 //                                 output is the Session's length slot).
 //   kv_cache_append(k, v, length) -> keys, values [B, Hkv, max_len, D], key_lengths i64 [B].
-#include "engine/shape_utils.hpp"
 #include "ops/attention/kv_cache_kernel.hpp"
+#include "ops/contract/shape_utils.hpp"
 #include "ops/op_schemas.hpp"
 
 namespace quarks::detail {

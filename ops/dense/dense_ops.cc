@@ -1,5 +1,5 @@
 // Schemas of the dense family: dense, gated_dense (made by fusion), matmul and synaptic_gate.
-#include "engine/shape_utils.hpp"
+#include "ops/contract/shape_utils.hpp"
 #include "ops/dense/dense_kernel.hpp"
 #include "ops/dense/gated_dense_kernel.hpp"
 #include "ops/dense/matmul_kernel.hpp"

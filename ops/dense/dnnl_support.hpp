@@ -17,7 +17,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "engine/parallel.hpp"
+#include "ops/contract/parallel.hpp"
 
 namespace quarks::ops::dense_detail {
 

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <string>
 
-#include "engine/parallel.hpp"
+#include "ops/contract/parallel.hpp"
 #include "ops/dense/packed_gemm.hpp"
 #include "ops/dense/tiled_matmul.hpp"
 #include "quarks/error.hpp"

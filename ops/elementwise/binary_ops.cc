@@ -1,6 +1,6 @@
 // Schema of the f32 elementwise binary ops (add, sub, mul, div, pow, max, min) with NumPy broadcasting.
-#include "engine/parallel.hpp"
-#include "engine/shape_utils.hpp"
+#include "ops/contract/parallel.hpp"
+#include "ops/contract/shape_utils.hpp"
 #include "ops/elementwise/binary_kernels.hpp"
 #include "ops/elementwise/broadcast.hpp"
 #include "ops/op_schemas.hpp"

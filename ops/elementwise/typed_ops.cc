@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <cstddef>
 
-#include "engine/parallel.hpp"
-#include "engine/shape_utils.hpp"
+#include "ops/contract/parallel.hpp"
+#include "ops/contract/shape_utils.hpp"
 #include "ops/elementwise/broadcast.hpp"
 #include "ops/elementwise/typed_kernels.hpp"
 #include "ops/op_schemas.hpp"
@@ -32,7 +32,7 @@ void check_value_dtype(const Node& node, const GraphIR& g, std::span<const DType
   if (!is_value_dtype(in[i])) type_error(node, "input " + named_dtype(node, g, in, i) + " must be f32, i64 or bool");
 }
 
-// NumPy broadcasting of any number of shapes, symbolic dims as in broadcast_shapes (engine/graph_ir.cc):
+// NumPy broadcasting of any number of shapes, symbolic dims as in broadcast_shapes (ops/contract/shape_utils.cc):
 // a known dim other than 1 wins over a symbol (the plan-time inference with concrete shapes checks it),
 // equal symbols stay, different symbols give a dim known only at run time.
 struct Operand {

@@ -2,8 +2,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "engine/parallel.hpp"
-#include "engine/shape_utils.hpp"
+#include "ops/contract/parallel.hpp"
+#include "ops/contract/shape_utils.hpp"
 #include "ops/elementwise/unary_kernels.hpp"
 #include "ops/op_schemas.hpp"
 

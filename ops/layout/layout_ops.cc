@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "engine/parallel.hpp"
-#include "engine/shape_utils.hpp"
+#include "ops/contract/parallel.hpp"
+#include "ops/contract/shape_utils.hpp"
 #include "ops/layout/layout_kernels.hpp"
 #include "ops/op_schemas.hpp"
 

@@ -1,8 +1,8 @@
 // Schemas of the normalization family: softmax, log_softmax, layer_norm, rms_norm.
 #include <cmath>
 
-#include "engine/parallel.hpp"
-#include "engine/shape_utils.hpp"
+#include "ops/contract/parallel.hpp"
+#include "ops/contract/shape_utils.hpp"
 #include "ops/normalization/normalization_kernels.hpp"
 #include "ops/op_schemas.hpp"
 

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/parallel.hpp"
+#include "ops/contract/parallel.hpp"
 #include "ops/positional/rope_kernels.hpp"
 #include "quarks/error.hpp"
 

@@ -6,7 +6,7 @@
 #include <tuple>
 #include <vector>
 
-#include "engine/shape_utils.hpp"
+#include "ops/contract/shape_utils.hpp"
 #include "ops/op_schemas.hpp"
 #include "ops/positional/rope_kernels.hpp"
 

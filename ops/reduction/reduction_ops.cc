@@ -1,8 +1,8 @@
 // Schema of the reduction family: reduce (sum, mean, max, min over a set of axes, f32).
 #include <string>
 
-#include "engine/parallel.hpp"
-#include "engine/shape_utils.hpp"
+#include "ops/contract/parallel.hpp"
+#include "ops/contract/shape_utils.hpp"
 #include "ops/op_schemas.hpp"
 #include "ops/reduction/reduction_kernels.hpp"
 

@@ -14,7 +14,7 @@
 // about 3 s in release and 15 s under the tsan preset on a 2-core machine. QUARKS_STRESS_RUNS=1000 is
 // the full version of the reliability issue (about 9 s in release, 4 min under tsan). `ctest -L stress`
 // selects it.
-// Under ThreadSanitizer (the tsan preset) intra-op loops run serially (engine/parallel.hpp), so TSan
+// Under ThreadSanitizer (the tsan preset) intra-op loops run serially (ops/contract/parallel.hpp), so TSan
 // checks the Sessions, the shared plan cache and the compile/destroy churn around them.
 #include <gtest/gtest.h>
 

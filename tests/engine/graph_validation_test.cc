@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/graph_ir.hpp"
 #include "engine/test_util.hpp"
+#include "ops/contract/graph_ir.hpp"
 
 namespace quarks {
 namespace {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "engine/model_impl.hpp"
-#include "engine/op_kind.hpp"
+#include "ops/contract/op_kind.hpp"
 #include "tools/bench/machine.hpp"
 #include "tools/bench/model_flops.hpp"
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <string>
 
-#include "engine/parallel.hpp"
+#include "ops/contract/parallel.hpp"
 #include "quarks/error.hpp"
 
 #undef HWY_TARGET_INCLUDE
@@ -109,7 +109,7 @@ void canonical_forms(std::span<const std::uint32_t> tables, int n, std::span<std
      stabiliser.data() + r.begin());
   };
   const tbb::blocked_range<std::size_t> all(0, tables.size(), 1024);
-  // Serial under ThreadSanitizer, as the engine's kernels (engine/parallel.hpp).
+  // Serial under ThreadSanitizer, as the engine's kernels (ops/contract/parallel.hpp).
   if (quarks::detail::kSerialIntraOp) {
     run(all);
   } else {

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <span>
 
-#include "engine/parallel.hpp"
+#include "ops/contract/parallel.hpp"
 #include "quarks/error.hpp"
 #include "tools/capacity/canonical_forms.hpp"
 #include "tools/capacity/realise.hpp"
@@ -67,7 +67,7 @@ std::vector<std::vector<Realised>> canonical_threshold_functions(int n, const Pr
       level_solves += lp.solves();
     };
     const tbb::blocked_range<std::size_t> all(0, prev.size(), 1);
-    // Serial under ThreadSanitizer, as the engine's kernels (engine/parallel.hpp): libtbb itself is not
+    // Serial under ThreadSanitizer, as the engine's kernels (ops/contract/parallel.hpp): libtbb itself is not
     // instrumented, so TSan reports its scheduler's hand-offs as races.
     if (quarks::detail::kSerialIntraOp) {
       search(all);

@@ -1,6 +1,7 @@
 // What every op provides to the engine: a schema (validation + shape inference + in-place rule) and
 // a compile step that turns a node with concrete shapes into a CompiledOp. Op families implement
-// these in ops/<family>/; the engine reaches them only through engine/op_registry.hpp.
+// these in ops/<family>/; the engine reaches them only through engine/op_registry.hpp. This header,
+// like the rest of ops/contract/, is seen by both sides and includes nothing of engine/.
 #pragma once
 
 #include <cstddef>
@@ -8,7 +9,7 @@
 #include <span>
 #include <vector>
 
-#include "engine/graph_ir.hpp"
+#include "ops/contract/graph_ir.hpp"
 #include "quarks/model.hpp"
 
 namespace quarks::detail {

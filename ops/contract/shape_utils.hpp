@@ -5,7 +5,7 @@
 #include <span>
 #include <string>
 
-#include "engine/graph_ir.hpp"
+#include "ops/contract/graph_ir.hpp"
 #include "quarks/error.hpp"
 
 namespace quarks::detail {

@@ -9,7 +9,7 @@
 #include <variant>
 #include <vector>
 
-#include "engine/op_kind.hpp"
+#include "ops/contract/op_kind.hpp"
 #include "quarks/activation.hpp"
 #include "quarks/graph.hpp"
 #include "quarks/tensor.hpp"

@@ -1,8 +1,8 @@
 // The closed list of ops the engine runs.
 //
-// Adding an op takes four steps, and the static_assert in engine/op_registry.cc fails until the
-// first two are done:
-//   1. add its kind below (before kCount) and its name to kOpNames in engine/op_registry.cc;
+// Adding an op takes four steps, and the static_asserts in ops/contract/op_kind.cc and
+// engine/op_registry.cc fail until the first two are done:
+//   1. add its kind below (before kCount) and its name to kOpNames in ops/contract/op_kind.cc;
 //   2. write its schema (attribute checks, shape inference, in-place rule, compile to a CompiledOp)
 //      in ops/<family>/ and list it in the registry table in engine/op_registry.cc;
 //   3. add a GraphBuilder method (include/quarks/graph.hpp, engine/graph_builder.cc);
