@@ -8,10 +8,11 @@
 #include "engine/op_registry.hpp"
 #include "engine/passes/passes.hpp"
 #include "ops/dense/packed_gemm.hpp"
+#include "quarks/quarks.hpp"
 
 namespace quarks {
 
-const char* version() noexcept { return "0.1.0"; }
+const char* version() noexcept { return QUARKS_VERSION_STRING; }
 
 namespace detail {
 

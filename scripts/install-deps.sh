@@ -14,6 +14,7 @@ packages=(
   libcli11-dev                      # command-line parsing in tools/
   nlohmann-json3-dev                # JSON output in tools/
   libfmt-dev                        # formatting
+  pkgconf                           # pkg-config: the installed-package test builds a consumer with quarks.pc
   libonnx-dev libprotobuf-dev       # ONNX import (onnx_proto: the ONNX protobuf classes)
   libonnx-testdata                  # ONNX's node tests, run by tests/onnx (label onnx-conformance)
   clang-14 libclang-rt-14-dev libomp-14-dev  # the fuzz preset: libFuzzer targets of tests/fuzz

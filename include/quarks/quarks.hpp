@@ -11,8 +11,9 @@
 #include "quarks/graph.hpp"
 #include "quarks/model.hpp"
 #include "quarks/tensor.hpp"
+#include "quarks/version.hpp"
 
 namespace quarks {
-/// Library version, "MAJOR.MINOR.PATCH".
+/// Version of the library linked in, "MAJOR.MINOR.PATCH"; QUARKS_VERSION_STRING is the headers'.
 const char* version() noexcept;
 }  // namespace quarks
