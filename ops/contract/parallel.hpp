@@ -7,6 +7,8 @@
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/partitioner.h>
 
+#include "ops/contract/sanitizers.hpp"
+
 namespace quarks::detail {
 
 /// Elements per task for memory-bound elementwise work: 16K floats = 64 KiB per stream, large enough
@@ -18,11 +20,7 @@ inline constexpr std::int64_t kElementwiseGrain = 16384;
 /// own task objects as much as in ours). Those builds therefore run intra-op tasks one after the other
 /// on the calling thread and check what TSan can check: Sessions on separate threads sharing one
 /// Model, its plan cache, kernels and oneDNN primitives.
-#if defined(__SANITIZE_THREAD__)
-inline constexpr bool kSerialIntraOp = true;
-#else
-inline constexpr bool kSerialIntraOp = false;
-#endif
+inline constexpr bool kSerialIntraOp = kThreadSanitizer;
 
 /// Calls fn(begin, end) over blocks of [0, n) of at least `grain` items, in parallel when n > grain.
 template <class Fn>

@@ -12,6 +12,7 @@ namespace {
 std::atomic<bool> g_counting{false};
 std::atomic<long> g_count{0};
 
+#if !defined(QUARKS_THREAD_SANITIZER)
 void* allocate(std::size_t size, std::size_t alignment) {
   if (g_counting.load(std::memory_order_relaxed)) g_count.fetch_add(1, std::memory_order_relaxed);
   if (size == 0) size = 1;
@@ -29,6 +30,7 @@ void* allocate_nothrow(std::size_t size, std::size_t alignment) noexcept {
     return nullptr;
   }
 }
+#endif
 }  // namespace
 
 namespace quarks::test {
@@ -40,6 +42,7 @@ AllocationCounter::~AllocationCounter() { g_counting = false; }
 long AllocationCounter::count() const { return g_count.load(); }
 }  // namespace quarks::test
 
+#if !defined(QUARKS_THREAD_SANITIZER)
 void* operator new(std::size_t n) { return allocate(n, 0); }
 void* operator new[](std::size_t n) { return allocate(n, 0); }
 void* operator new(std::size_t n, std::align_val_t a) { return allocate(n, static_cast<std::size_t>(a)); }
@@ -64,3 +67,4 @@ void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+#endif  // !QUARKS_THREAD_SANITIZER

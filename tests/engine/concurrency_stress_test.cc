@@ -32,13 +32,14 @@
 
 #include "engine/model_impl.hpp"
 #include "engine/test_util.hpp"
+#include "ops/contract/sanitizers.hpp"
 
 namespace quarks {
 namespace {
 
 using test::normal_tensor;
 
-#if defined(__SANITIZE_THREAD__)
+#if defined(QUARKS_THREAD_SANITIZER)
 constexpr int kDefaultRuns = 50;  // ThreadSanitizer is ~20x slower; 2 cores shared by 9 threads
 #else
 constexpr int kDefaultRuns = 300;

@@ -77,6 +77,7 @@ std::vector<long> allocations_per_run(const Graph& graph,
 }
 
 TEST(Session, ElementwiseModelMakesNoHeapAllocationAfterTheFirstRun) {
+  QUARKS_SKIP_WITHOUT_ALLOCATION_COUNTER();
   for (int threads : {1, 2}) {
     for (long n : allocations_per_run(elementwise_model(), {{"x", {200, 96}}, {"a", {96}}}, threads)) {
       EXPECT_EQ(n, 0) << threads << " threads";
@@ -92,6 +93,7 @@ TEST(Session, ElementwiseModelMakesNoHeapAllocationAfterTheFirstRun) {
 // on every run (nothing grows or leaks per run), and with two only a bound (a TBB worker that meets a
 // oneDNN descriptor for the first time also creates its per-thread memory object once).
 TEST(Session, DenseModelAllocatesNothingAfterTheFirstRunBesidesOneDnnArgumentMaps) {
+  QUARKS_SKIP_WITHOUT_ALLOCATION_COUNTER();
   const bool packed = ops::dense_detail::prefer_packed_gemm();
   const std::vector<long> one = allocations_per_run(dense_model(), {{"x", {150, 64}}}, 1);
   for (long n : one) {

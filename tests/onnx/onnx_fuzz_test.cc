@@ -26,6 +26,7 @@
 #include <span>
 
 #include "fuzz/fuzz_bodies.hpp"
+#include "ops/contract/sanitizers.hpp"
 #include "quarks/onnx.hpp"
 #include "quarks/quarks.hpp"
 
@@ -34,7 +35,7 @@ namespace fs = std::filesystem;
 namespace quarks {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(QUARKS_ADDRESS_SANITIZER) || defined(QUARKS_THREAD_SANITIZER)
 constexpr double kSanitizerScale = 0.25;
 #else
 constexpr double kSanitizerScale = 1.0;

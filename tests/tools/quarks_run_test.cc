@@ -18,6 +18,7 @@
 
 #include "onnx/onnx_model_builder.hpp"
 #include "onnx/onnx_test_util.hpp"
+#include "ops/contract/sanitizers.hpp"
 #include "quarks/quarks.hpp"
 #include "tools/common/inputs.hpp"
 #include "tools/common/npy.hpp"
@@ -549,7 +550,7 @@ TEST_F(QuarksRun, HelpDocumentsInputsOutputsAndExitStatus) {
 // (std::terminate, abort, a sanitizer report), no hang and no absurd allocation (outside the sanitizer
 // builds the tool runs under a 1 GiB address-space limit, and always under a time limit).
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(QUARKS_ADDRESS_SANITIZER) || defined(QUARKS_THREAD_SANITIZER)
 constexpr bool kSanitized = true;  // the sanitizers reserve terabytes of address space: no ulimit -v
 #else
 constexpr bool kSanitized = false;

@@ -36,6 +36,7 @@ double allocations_per_run(const Run& run) {
 constexpr double kMaxPerPrimitiveCall = 10.0;
 
 TEST(Allocations, DenseRun) {
+  QUARKS_SKIP_WITHOUT_ALLOCATION_COUNTER();
   tbb::task_arena arena(2);
   arena.execute([] {
     DenseConfig c;
@@ -58,6 +59,7 @@ TEST(Allocations, DenseRun) {
 }
 
 TEST(Allocations, GatedDenseAndMatMulRun) {
+  QUARKS_SKIP_WITHOUT_ALLOCATION_COUNTER();
   tbb::task_arena arena(2);
   arena.execute([] {
     GatedDenseConfig gc;
@@ -95,6 +97,7 @@ TEST(Allocations, GatedDenseAndMatMulRun) {
 }
 
 TEST(Allocations, SynapticGateRunsAllocateNothing) {
+  QUARKS_SKIP_WITHOUT_ALLOCATION_COUNTER();
   tbb::task_arena arena(2);
   arena.execute([] {
     for (SynapticGateMode mode :
