@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "ops/contract/graph_ir.hpp"
@@ -65,8 +66,9 @@ std::shared_ptr<const Plan> build_plan(const GraphIR& g, const std::vector<Shape
                                        const CompileOptions& options, int threads,
                                        ops::dense_detail::PackedWeightsCache* weights_cache = nullptr);
 
-/// The public description of the plan's steps (its levels), for Session::plan_steps.
-std::vector<PlanStep> describe_steps(const GraphIR& g, const Plan& p);
+/// The public description of the plan's steps (its levels), for Session::plan_steps: what the next
+/// run does when KV cache c holds cache_lengths[c] rows (0 for caches not listed).
+std::vector<PlanStep> describe_steps(const GraphIR& g, const Plan& p, std::span<const std::int64_t> cache_lengths);
 
 /// Checks concrete input shapes against the graph's declared ones (fixed dims and shared symbols).
 void check_input_shapes(const GraphIR& g, const std::vector<Shape>& input_shapes);

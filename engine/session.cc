@@ -337,7 +337,9 @@ std::span<const double> Session::step_seconds() const noexcept {
 
 std::vector<PlanStep> Session::plan_steps() const {
   if (!impl_->plan) return {};
-  return detail::describe_steps(impl_->model->graph, *impl_->plan);
+  std::vector<std::int64_t> lengths(impl_->model->graph.caches.size());
+  for (std::size_t c = 0; c < lengths.size(); ++c) lengths[c] = impl_->length_of(c);
+  return detail::describe_steps(impl_->model->graph, *impl_->plan, lengths);
 }
 
 void Session::reset_state() noexcept {

@@ -62,19 +62,23 @@ until --min-time seconds have passed. p50/p90/p99 are nearest-rank percentiles. 
 CPU time used by other processes is watched (/proc/stat against this process's own): above 10% of a
 core a warning goes to stderr. Runs longer than 2 s show a progress line when stderr is a terminal.
 
+Bytes (MB/run, GB/s) come from the plan: each tensor a step reads or writes once, weights at the
+precision they are stored in (f32 4 bytes, bf16 2), a KV cache's keys and values in the rows a run
+reads and appends. "of limit" is the roofline: the time of the run's flops at the peak GFLOP/s
+against its bytes at the bandwidth they see (L2's when they fit the threads' L2, else memory's), the
+larger one (the limit, "compute" or "memory") over the measured p50; "-" without a machine file.
+
 Profile (--profile): the Session records the wall time of every plan step (a node after fusion, or
 nodes that run side by side); each step's time is the median over the timed runs, its share is of the
 median run, and the steps' sum is printed with the part of the run they do not account for (binding,
-output copies). GFLOP/s counts the step's products; GB/s its inputs' and outputs' bytes (each once).
-roofline = the step's fastest possible time over its measured time, the fastest being
-max(flops / peak GFLOP/s, bytes / bandwidth) at the run's thread count, from the machine file (L2
-bandwidth when the bytes fit the threads' L2, else memory bandwidth); "-" without a machine file.
+output copies). GFLOP/s counts the step's products, GB/s its bytes, and "of limit" is the step's
+roofline as above.
 
 Machine (--machine): measures the engine's f32 dense on a 1024x1024x1024 product (1 thread and all),
 bf16 the same way ("unsupported" where the CPU lacks it), and a streaming triad over >= 4x L3 (memory)
 and over half of L2 (1 thread and all); writes --machine-file (default ~/.cache/quarks/machine.json)
 and prints it. Without --block/--model it only measures. Every run reads the file when it exists, for
-the roofline and the fraction of peak ("peak" column).
+the roofline ("of limit" column; peak_fraction in JSON/CSV/Markdown is the fraction of the compute peak).
 
 Exit status:
   0 success; 1 a problem with the block, model, inputs or run (one line on stderr, "quarks-bench:

@@ -112,10 +112,14 @@ struct PlanNodeInfo {
   std::string name;  ///< node name after fusion (a fused node carries the name fusion gave it)
   /// Floating-point operations of one run, 2 per multiply-add, products only: dense and synaptic_gate
   /// 2·M·K·N, gated_dense twice that, matmul 2·(output elements)·K, attention 2·Sk·(elements of q +
-  /// elements of the output), i.e. Q·Kᵀ and P·V in full, also when causal. 0 for every other op.
+  /// elements of the output), i.e. Q·Kᵀ and P·V in full, also when causal (Sk: the keys the run
+  /// sees, for a KV cache its length after the append). 0 for every other op.
   double flops = 0;
-  /// Bytes of the node's inputs and outputs (each counted once, whatever the kernel re-reads); 0 for a
-  /// reshape that is a view of its input (it moves nothing).
+  /// Bytes the node reads and writes, each tensor counted once whatever the kernel re-reads:
+  /// constants as the op stores them (dense weights in bf16 count 2 bytes each under
+  /// Precision::kBF16), a KV cache's keys and values only in the rows read (its length after the
+  /// run's append) and written (the appended rows), other tensors whole at their dtype's size; 0 for
+  /// a reshape that is a view of its input (it moves nothing).
   double bytes = 0;
 };
 
@@ -160,7 +164,9 @@ class Session {
   /// profiled (or before the first run). Valid until the next run.
   std::span<const double> step_seconds() const noexcept;
   /// The steps of the plan of the last run (or of the plan output_shape() last chose), in execution
-  /// order; empty before the first. Builds strings: call it outside timed loops.
+  /// order, with the flops and bytes of the next run of that plan from the Session's current state (a
+  /// KV cache counts the rows the run will read and append); empty before the first. Builds strings:
+  /// call it outside timed loops.
   std::vector<PlanStep> plan_steps() const;
 
   // --- state (KV caches) -------------------------------------------------------------------------------

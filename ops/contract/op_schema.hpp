@@ -39,6 +39,10 @@ class CompiledOp {
   virtual ~CompiledOp() = default;
   virtual std::size_t scratch_bytes() const { return 0; }
   virtual void run(const OpIO& io) const = 0;
+  /// Bytes one run reads of the node's constant inputs as this op stores them (prepacked, at the
+  /// precision it computes in: bf16 weights count 2 bytes each), or -1 when it reads them as they are
+  /// (each at its dtype's size). Profiles and the bench's roofline count a run's bytes with it.
+  virtual double constant_bytes() const { return -1; }
 };
 
 }  // namespace quarks::detail

@@ -81,16 +81,25 @@ std::vector<SymShape> infer_dense(const Node& node, const GraphIR& g, std::span<
   return {infer_product(node, g, in, 1, a.has_bias ? 2 : -1)};
 }
 
+// Bytes of a [k, n] weight as a dense kernel stores it (bf16 or f32) and of its f32 bias (n, if any).
+double stored_weight_bytes(std::int64_t k, std::int64_t n, bool bf16, bool has_bias) {
+  return static_cast<double>(k) * static_cast<double>(n) * (bf16 ? 2.0 : 4.0) +
+         (has_bias ? 4.0 * static_cast<double>(n) : 0.0);
+}
+
 template <class Kernel>
 class KernelOp final : public CompiledOp {
  public:
   template <class... Args>
-  explicit KernelOp(Args&&... args) : kernel_(std::forward<Args>(args)...) {}
+  explicit KernelOp(double constant_bytes, Args&&... args)
+      : kernel_(std::forward<Args>(args)...), constant_bytes_(constant_bytes) {}
   std::size_t scratch_bytes() const override { return kernel_.scratch_bytes(); }
   void run(const OpIO& io) const override { kernel_.run(io.in_f32(0), io.out_f32(0), io.scratch); }
+  double constant_bytes() const override { return constant_bytes_; }
 
  private:
   Kernel kernel_;
+  double constant_bytes_;
 };
 
 std::unique_ptr<CompiledOp> compile_dense(const CompileContext& ctx) {
@@ -103,7 +112,8 @@ std::unique_ptr<CompiledOp> compile_dense(const CompileContext& ctx) {
   cfg.bf16_weights = ctx.precision == Precision::kBF16;
   cfg.max_threads = ctx.threads;
   cfg.weights_cache = ctx.weights_cache;
-  return std::make_unique<KernelOp<ops::DenseKernel>>(cfg, ctx.constant_f32(1),
+  return std::make_unique<KernelOp<ops::DenseKernel>>(stored_weight_bytes(cfg.k, cfg.n, cfg.bf16_weights, a.has_bias),
+                                                      cfg, ctx.constant_f32(1),
                                                       a.has_bias ? ctx.constant_f32(2) : nullptr);
 }
 
@@ -133,7 +143,10 @@ std::unique_ptr<CompiledOp> compile_gated_dense(const CompileContext& ctx) {
   cfg.weights_cache = ctx.weights_cache;
   const float* b1 = a.has_bias1 ? ctx.constant_f32(3) : nullptr;
   const float* b2 = a.has_bias2 ? ctx.constant_f32(a.has_bias1 ? 4 : 3) : nullptr;
-  return std::make_unique<KernelOp<ops::GatedDenseKernel>>(cfg, ctx.constant_f32(1), b1, ctx.constant_f32(2), b2);
+  const double bytes = stored_weight_bytes(cfg.k, cfg.n, cfg.bf16_weights, a.has_bias1) +
+                       stored_weight_bytes(cfg.k, cfg.n, cfg.bf16_weights, a.has_bias2);
+  return std::make_unique<KernelOp<ops::GatedDenseKernel>>(bytes, cfg, ctx.constant_f32(1), b1, ctx.constant_f32(2),
+                                                           b2);
 }
 
 // --- matmul -------------------------------------------------------------------------------------

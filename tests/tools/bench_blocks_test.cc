@@ -44,7 +44,7 @@ TEST(BenchBlocks, EveryBlockBuildsAndRunsAtSmallSizes) {
     const BuiltBlock block = info.build(size);
     const Tensor y = run_block(block);
     for (std::int64_t i = 0; i < y.numel(); ++i) ASSERT_TRUE(std::isfinite(y.f32()[i])) << info.name << " " << i;
-    EXPECT_TRUE(block.flops > 0 || block.bytes > 0) << info.name;
+    EXPECT_TRUE(block.flops > 0 || info.size_options == std::vector<std::string>{"--elements"}) << info.name;
   }
 }
 
@@ -141,7 +141,6 @@ TEST(BenchBlocks, DecoderPrefillAndDecodeModes) {
   const BuiltBlock decode = find_block("decoder").build(size);
   ASSERT_TRUE(decode.prepare);
   EXPECT_DOUBLE_EQ(decode.flops, products + 4 * h * (s + 1) * dim);
-  EXPECT_GT(decode.bytes, 4 * (d * (h + 2 * hkv) * dim + h * dim * d + 3 * d * ffn));
   CompileOptions co;
   co.threads = 1;
   Session session(compile(decode.graph, co));

@@ -420,16 +420,29 @@ TEST_F(QuarksBench, MachineFileGivesPeakFractionAndRoofline) {
     const int threads = r["threads"];
     const double peak = threads == 1 ? 40 : 70, bandwidth = threads == 1 ? 8 : 12;
     EXPECT_NEAR(r["peak_fraction"].get<double>(), r["gflops"].get<double>() / peak, 1e-9);
+    // The run's roofline: its flops at the peak against its bytes (the steps' sum) at the bandwidth.
+    double bytes = 0, flops = 0;
     for (const nlohmann::json& op : r["ops"]) {
-      const double limit_ms =
-          std::max(op["flops"].get<double>() / (peak * 1e9), op["bytes"].get<double>() / (bandwidth * 1e9)) * 1e3;
+      const double compute_ms = op["flops"].get<double>() / (peak * 1e9) * 1e3;
+      const double memory_ms = op["bytes"].get<double>() / (bandwidth * 1e9) * 1e3;
+      const double limit_ms = std::max(compute_ms, memory_ms);
       EXPECT_NEAR(op["roofline"].get<double>(), limit_ms / op["time_ms"].get<double>(), 1e-9) << op.dump();
+      EXPECT_EQ(op["limit_pct"], op["roofline"]);
+      EXPECT_EQ(op["limit"], compute_ms >= memory_ms ? "compute" : "memory") << op.dump();
+      bytes += op["bytes"].get<double>();
+      flops += op["flops"].get<double>();
     }
+    EXPECT_NEAR(r["bytes"].get<double>(), bytes, 1e-6 * bytes);
+    EXPECT_NEAR(r["gbps"].get<double>(), bytes / (r["p50_ms"].get<double>() * 1e6), 1e-9 * r["gbps"].get<double>());
+    const double compute_ms = flops / (peak * 1e9) * 1e3, memory_ms = bytes / (bandwidth * 1e9) * 1e3;
+    EXPECT_EQ(r["limit"], compute_ms >= memory_ms ? "compute" : "memory");
+    EXPECT_NEAR(r["limit_pct"].get<double>(), std::max(compute_ms, memory_ms) / r["p50_ms"].get<double>(), 1e-9);
   }
-  // The table shows the peak column and the machine.
+  // The table shows the roofline column (share of the limit, and which) and the machine.
   const ToolResult t = run(with(kGatedMlp, {"--iters", "2", "--profile", "--machine-file", file.string()}));
   ASSERT_EQ(t.status, 0) << t.err;
-  EXPECT_NE(t.out.find("GB/s     rows/s  peak   runs\n"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("GB/s     rows/s     of limit   runs\n"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("% memory"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("machine made up (2 threads"), std::string::npos) << t.out;
   // A broken machine file is reported and ignored.
   std::ofstream(file) << "{}";
@@ -487,12 +500,12 @@ TEST_F(QuarksBench, CsvFormat) {
   ASSERT_EQ(l.size(), 1 + 2 + 1 + 1 + 4u) << r.out;  // header, 2 runs, blank, header, 2 steps per run
   EXPECT_EQ(l[0],
             "block,threads,precision,runs,p50_ms,p90_ms,p99_ms,mean_ms,min_ms,max_ms,gflops,gbps,rows_per_s,"
-            "peak_fraction,others_cpu");
+            "peak_fraction,others_cpu,bytes,limit,limit_pct");
   EXPECT_EQ(l[1].rfind("gated-mlp,1,f32,2,", 0), 0u) << l[1];
   EXPECT_EQ(l[2].rfind("gated-mlp,2,f32,2,", 0), 0u) << l[2];
-  EXPECT_EQ(std::count(l[1].begin(), l[1].end(), ','), 14) << l[1];
+  EXPECT_EQ(std::count(l[1].begin(), l[1].end(), ','), 17) << l[1];
   EXPECT_EQ(l[3], "");
-  EXPECT_EQ(l[4], "threads,precision,step,op,name,time_ms,share,flops,bytes,gflops,gbps,roofline");
+  EXPECT_EQ(l[4], "threads,precision,step,op,name,time_ms,share,flops,bytes,gflops,gbps,roofline,limit,limit_pct");
   EXPECT_EQ(l[5].rfind("1,f32,0,gated_dense,ffn.swiglu,", 0), 0u) << l[5];
   EXPECT_EQ(l[8].rfind("2,f32,1,dense,ffn.down,", 0), 0u) << l[8];
   EXPECT_NE(l[8].find(",1.88744e+07,9.49862e+06,"), std::string::npos) << l[8];  // 2·4·3072·768, kDownBytes

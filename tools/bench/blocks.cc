@@ -79,7 +79,7 @@ BuiltBlock dense_block(const BlockSize& size) {
   return b;
 }
 
-// Memory-bound quark kernels on `elements` floats: bytes = streams × 4 × elements.
+// Memory-bound quark kernels on `elements` floats (the plan counts their bytes: streams × 4 × elements).
 BuiltBlock output_gate_block(const BlockSize& size) {
   const std::int64_t n = size.elements;
   GraphBuilder g;
@@ -87,7 +87,6 @@ BuiltBlock output_gate_block(const BlockSize& size) {
   auto s2 = g.input("s2", {n});
   g.output("y", g.output_gate("gate", s1, s2, Activation::identity(), Activation::sigmoid()));
   BuiltBlock b{g.build(), {{"s1", random_tensor({n}, 4.0f, 1)}, {"s2", random_tensor({n}, 4.0f, 2)}}};
-  b.bytes = 3.0 * 4 * n;
   b.shape = std::to_string(n) + " floats";
   return b;
 }
@@ -98,7 +97,6 @@ BuiltBlock square_block(const BlockSize& size) {
   auto x = g.input("x", {n});
   g.output("y", g.activation("square", x, Activation::square()));
   BuiltBlock b{g.build(), {{"x", random_tensor({n}, 4.0f, 1)}}};
-  b.bytes = 2.0 * 4 * n;
   b.shape = std::to_string(n) + " floats";
   return b;
 }
@@ -110,7 +108,6 @@ BuiltBlock multiplex_block(const BlockSize& size) {
   auto a = g.input("a", {n});
   g.output("y", g.multiplex("multiplex", s, a, 0.5f, Activation::relu()));
   BuiltBlock b{g.build(), {{"s", random_tensor({n}, 4.0f, 1)}, {"a", random_tensor({n}, 4.0f, 2)}}};
-  b.bytes = 3.0 * 4 * n;
   b.shape = std::to_string(n) + " floats";
   return b;
 }
@@ -239,9 +236,6 @@ BuiltBlock decoder_block(const BlockSize& size) {
     // The context a decode run sees, on average over the measurement.
     const std::int64_t ctx = seq + std::max<std::int64_t>(size.runs, 1) / 2;
     b.flops = dense + attention_flops(batch, heads, 1, ctx, dim, false);
-    // A decode step streams every weight once and reads the cache's keys and values.
-    const double weights = static_cast<double>(d) * ((heads + 2 * kv_heads) * dim + 3 * ffn) + heads * dim * d;
-    b.bytes = 4.0 * (weights + 2.0 * batch * kv_heads * ctx * dim);
     const Tensor prompt = random_tensor({batch, seq, d}, 1.0f, 11);
     b.prepare = [prompt](Session& s) {
       s.reset_state();

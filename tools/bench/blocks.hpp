@@ -1,5 +1,6 @@
 // Built-in blocks of quarks-bench: small graphs with random weights that exercise one quark or one
-// real-model building block, with the work they do (for GFLOP/s and GB/s).
+// real-model building block, with the products' flops (for GFLOP/s). Their bytes (GB/s, the roofline)
+// come from the plan, as for ONNX models (Session::plan_steps).
 #pragma once
 
 #include <cstdint>
@@ -28,7 +29,6 @@ struct BuiltBlock {
   /// Floating-point operations of one run: dense products 2·m·k·n; attention 4·B·H·Sq·Sk·D (Q·Kᵀ and
   /// P·V; half that when causal); softmax, norms and elementwise work are not counted.
   double flops = 0;
-  double bytes = 0;   ///< bytes one run must move at least (memory-bound blocks)
   double rows = 0;    ///< rows (tokens) one run processes, for rows/s; 0 for the elementwise blocks
   std::string shape;  ///< human-readable size, e.g. "128x768->3072->768"
   /// Called on each new Session before the warmup runs (e.g. to prefill a KV cache); may be empty.

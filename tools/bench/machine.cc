@@ -137,11 +137,16 @@ double MachinePeaks::bandwidth_gbps(double bytes, int t) const {
   return one ? mem_gbps_1 : mem_gbps_n;
 }
 
-double MachinePeaks::limit_seconds(double flops, double bytes, int t, bool bf16) const {
+MachinePeaks::Roofline MachinePeaks::roofline(double flops, double bytes, int t, bool bf16) const {
   const double peak = peak_gflops(t, bf16), bw = bandwidth_gbps(bytes, t);
-  const double compute = flops > 0 && peak > 0 ? flops / (peak * 1e9) : 0;
-  const double memory = bytes > 0 && bw > 0 ? bytes / (bw * 1e9) : 0;
-  return std::max(compute, memory);
+  Roofline r;
+  r.compute_seconds = flops > 0 && peak > 0 ? flops / (peak * 1e9) : 0;
+  r.memory_seconds = bytes > 0 && bw > 0 ? bytes / (bw * 1e9) : 0;
+  return r;
+}
+
+double MachinePeaks::limit_seconds(double flops, double bytes, int t, bool bf16) const {
+  return roofline(flops, bytes, t, bf16).seconds();
 }
 
 nlohmann::ordered_json MachinePeaks::to_json() const {

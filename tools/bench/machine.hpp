@@ -28,6 +28,15 @@ struct MachinePeaks {
   /// Fastest possible seconds for a step: max(flops / peak, bytes / bandwidth) (the roofline), 0 if
   /// both are 0.
   double limit_seconds(double flops, double bytes, int threads, bool bf16) const;
+  /// The roofline of work of `flops` and `bytes` at `threads`: the time at peak compute, the time at the
+  /// bandwidth those bytes see, and which of the two binds.
+  struct Roofline {
+    double compute_seconds = 0, memory_seconds = 0;
+    double seconds() const { return compute_seconds > memory_seconds ? compute_seconds : memory_seconds; }
+    /// "compute" or "memory" (the larger time), "" when neither is known.
+    const char* limit() const { return seconds() <= 0 ? "" : compute_seconds >= memory_seconds ? "compute" : "memory"; }
+  };
+  Roofline roofline(double flops, double bytes, int threads, bool bf16) const;
 
   nlohmann::ordered_json to_json() const;
   /// Throws quarks::Error(kInvalidArgument) naming the missing or malformed field.

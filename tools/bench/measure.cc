@@ -16,8 +16,6 @@
 
 #include <fmt/format.h>
 
-#include "tools/bench/model_flops.hpp"
-
 namespace quarks::bench {
 namespace {
 
@@ -120,7 +118,9 @@ RunResult measure(const Workload& w, int threads, quarks::Precision precision, c
 
   session.set_profiling(s.profile);
   for (int i = 0; i < s.warmup; ++i) session.run(inputs, outputs);
-  const std::vector<quarks::PlanStep> plan = s.profile ? session.plan_steps() : std::vector<quarks::PlanStep>{};
+  // The plan's flops and bytes before and after the timed runs: they change only with a KV cache's
+  // length, linearly, so their mean is the mean over the runs.
+  const std::vector<quarks::PlanStep> plan = session.plan_steps();
   std::vector<std::vector<double>> step_ms(plan.size());
   std::vector<double> samples;
   const auto iters = static_cast<std::size_t>(s.iters);
@@ -149,25 +149,36 @@ RunResult measure(const Workload& w, int threads, quarks::Precision precision, c
     progress.update(samples.size(), elapsed, s);
   }
   r.others_cpu = others_cpu_since(cpu_start);
+  const std::vector<quarks::PlanStep> plan_after = session.plan_steps();
   r.timed_runs = samples.size();
   r.stats = summarize(samples);
-  r.flops = w.count_flops ? product_flops(session) : w.block.flops;
+  double plan_flops = 0;
+  for (std::size_t k = 0; k < plan.size(); ++k) {
+    plan_flops += (plan[k].flops + plan_after[k].flops) / 2;
+    r.bytes += (plan[k].bytes + plan_after[k].bytes) / 2;
+  }
+  r.flops = w.count_flops ? plan_flops : w.block.flops;
   const double seconds = r.stats.p50_ms / 1e3;
   if (r.flops > 0 && seconds > 0) r.gflops = r.flops / seconds / 1e9;
-  if (w.block.bytes > 0 && seconds > 0) r.gbps = w.block.bytes / seconds / 1e9;
+  if (r.bytes > 0 && seconds > 0) r.gbps = r.bytes / seconds / 1e9;
   if (w.block.rows > 0 && seconds > 0) r.rows_per_s = w.block.rows / seconds;
   const bool bf16 = precision == quarks::Precision::kBF16;
   if (s.machine && r.gflops > 0) {
     const double peak = s.machine->peak_gflops(threads, bf16);
     if (peak > 0) r.peak_fraction = r.gflops / peak;
   }
+  if (s.machine && seconds > 0) {
+    const MachinePeaks::Roofline roof = s.machine->roofline(r.flops, r.bytes, threads, bf16);
+    r.limit = roof.limit();
+    if (roof.seconds() > 0) r.limit_pct = roof.seconds() / seconds;
+  }
   r.arena_bytes = session.arena_bytes();
-  for (std::size_t k = 0; k < plan.size(); ++k) {
+  for (std::size_t k = 0; s.profile && k < plan.size(); ++k) {
     StepResult st;
     st.op = join(plan[k].nodes, &quarks::PlanNodeInfo::op);
     st.name = join(plan[k].nodes, &quarks::PlanNodeInfo::name);
-    st.flops = plan[k].flops;
-    st.bytes = plan[k].bytes;
+    st.flops = (plan[k].flops + plan_after[k].flops) / 2;
+    st.bytes = (plan[k].bytes + plan_after[k].bytes) / 2;
     if (!step_ms[k].empty()) {
       st.mean_ms = std::accumulate(step_ms[k].begin(), step_ms[k].end(), 0.0) / static_cast<double>(step_ms[k].size());
     }
@@ -176,8 +187,11 @@ RunResult measure(const Workload& w, int threads, quarks::Precision precision, c
     if (st.time_ms > 0) {
       st.gflops = st.flops / st.time_ms / 1e6;
       st.gbps = st.bytes / st.time_ms / 1e6;
-      const double limit_ms = s.machine ? s.machine->limit_seconds(st.flops, st.bytes, threads, bf16) * 1e3 : 0;
-      if (limit_ms > 0) st.roofline = limit_ms / st.time_ms;
+      if (s.machine) {
+        const MachinePeaks::Roofline roof = s.machine->roofline(st.flops, st.bytes, threads, bf16);
+        st.limit = roof.limit();
+        if (roof.seconds() > 0) st.roofline = roof.seconds() * 1e3 / st.time_ms;
+      }
     }
     r.steps_sum_ms += st.time_ms;
     r.steps_mean_sum_ms += st.mean_ms;

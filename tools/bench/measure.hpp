@@ -36,7 +36,8 @@ struct StepResult {
   std::string op, name;  // ", "-joined for steps of several nodes
   double flops = 0, bytes = 0;
   double time_ms = 0, mean_ms = 0, share = 0, gflops = 0, gbps = 0;  // time_ms: the median
-  double roofline = -1;                                              // limit / time; -1 without a machine file
+  double roofline = -1;  // limit / time (the limit_pct of the step); -1 without a machine file
+  std::string limit;     // "compute" or "memory": which bound the step's roofline time; "" without one
 };
 
 struct RunResult {
@@ -45,7 +46,10 @@ struct RunResult {
   LatencyStats stats;
   std::size_t timed_runs = 0;
   double flops = 0, gflops = 0, gbps = 0, rows_per_s = 0;
-  double peak_fraction = -1;  // gflops / the machine's peak; -1 without a machine file
+  double bytes = 0;           // bytes one run moves, from the plan (Session::plan_steps), mean over the timed runs
+  double peak_fraction = -1;  // gflops / the machine's compute peak; -1 without a machine file
+  std::string limit;          // "compute" or "memory": which bound binds this run's flops and bytes
+  double limit_pct = -1;      // the roofline time of those flops and bytes / the run's p50; -1 without one
   double others_cpu = 0;      // CPUs' worth of time other processes used during the timed runs
   std::size_t arena_bytes = 0;
   std::vector<StepResult> steps;  // --profile

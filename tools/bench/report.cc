@@ -64,36 +64,42 @@ std::string csv(const std::string& field) {
 }
 
 std::string csv_num(double v) { return v >= 0 ? fmt::format("{:.6g}", v) : ""; }
+// "87% memory": the share of the roofline time and the limit that sets it; "-" without a machine file.
+std::string limit_text(double limit_pct, const std::string& limit) {
+  return limit_pct >= 0 ? fmt::format("{:.0f}% {}", 100 * limit_pct, limit) : "-";
+}
+std::string megabytes(double bytes) { return bytes > 0 ? fmt::format("{:.2f}", bytes / 1e6) : "-"; }
 std::string csv_pos(double v) { return v > 0 ? fmt::format("{:.6g}", v) : ""; }  // "" for "not counted"
 
 }  // namespace
 
 void print_table(const Workload& w, const std::vector<RunResult>& runs, const Settings& s) {
   print_header(w, runs, false);
-  const bool rows = w.block.rows > 0, peak = s.machine != nullptr;
-  fmt::print("{:>7} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}", "threads", "precision", "p50 ms", "p90 ms",
-             "p99 ms", "mean ms", "min ms", "GFLOP/s", "GB/s");
+  const bool rows = w.block.rows > 0, roofline = s.machine != nullptr;
+  fmt::print("{:>7} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9}", "threads", "precision", "p50 ms",
+             "p90 ms", "p99 ms", "mean ms", "min ms", "GFLOP/s", "MB/run", "GB/s");
   if (rows) fmt::print(" {:>10}", "rows/s");
-  if (peak) fmt::print(" {:>5}", "peak");
+  if (roofline) fmt::print(" {:>12}", "of limit");
   fmt::print(" {:>6}\n", "runs");
   for (const RunResult& r : runs) {
-    fmt::print("{:>7} {:>9} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10} {:>9}", r.threads, r.precision,
-               r.stats.p50_ms, r.stats.p90_ms, r.stats.p99_ms, r.stats.mean_ms, r.stats.min_ms, num(r.gflops),
-               num(r.gbps));
+    fmt::print("{:>7} {:>9} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10.3f} {:>10} {:>9} {:>9}", r.threads,
+               r.precision, r.stats.p50_ms, r.stats.p90_ms, r.stats.p99_ms, r.stats.mean_ms, r.stats.min_ms,
+               num(r.gflops), megabytes(r.bytes), num(r.gbps));
     if (rows) fmt::print(" {:>10}", num(r.rows_per_s, "{:.0f}"));
-    if (peak) fmt::print(" {:>5}", pct(r.peak_fraction));
+    if (roofline) fmt::print(" {:>12}", limit_text(r.limit_pct, r.limit));
     fmt::print(" {:>6}\n", r.timed_runs);
   }
   for (const RunResult& r : runs) {
     if (r.steps.empty()) continue;
     fmt::print("\nprofile: threads {}, {} (median of {} runs per step)\n", r.threads, r.precision, r.timed_runs);
-    fmt::print("{:>4}  {:<14} {:<32} {:>9} {:>6} {:>8} {:>7} {:>8}\n", "step", "op", "name", "ms", "share", "GFLOP/s",
-               "GB/s", "roofline");
+    fmt::print("{:>4}  {:<14} {:<32} {:>9} {:>6} {:>8} {:>7} {:>12}\n", "step", "op", "name", "ms", "share", "GFLOP/s",
+               "GB/s", "of limit");
     for (std::size_t k = 0; k < r.steps.size(); ++k) {
       const StepResult& st = r.steps[k];
       std::string name = st.name.size() > 32 ? st.name.substr(0, 29) + "..." : st.name;
-      fmt::print("{:>4}  {:<14} {:<32} {:>9.3f} {:>6} {:>8} {:>7} {:>8}\n", k, st.op, name, st.time_ms,
-                 fmt::format("{:.1f}%", 100 * st.share), num(st.gflops), num(st.gbps), pct(st.roofline));
+      fmt::print("{:>4}  {:<14} {:<32} {:>9.3f} {:>6} {:>8} {:>7} {:>12}\n", k, st.op, name, st.time_ms,
+                 fmt::format("{:.1f}%", 100 * st.share), num(st.gflops), num(st.gbps),
+                 limit_text(st.roofline, st.limit));
     }
     fmt::print("{}\n", accounting(r));
   }
@@ -105,22 +111,23 @@ void print_markdown(const Workload& w, const std::vector<RunResult>& runs, const
   print_header(w, runs, true);
   fmt::print(
       "| threads | precision | runs | p50 ms | p90 ms | p99 ms | mean ms | min ms | GFLOP/s | GB/s | rows/s | peak "
-      "|\n");
-  fmt::print("|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+      "| MB/run | limit | of limit |\n");
+  fmt::print("|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|--:|\n");
   for (const RunResult& r : runs) {
-    fmt::print("| {} | {} | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {} | {} | {} | {} |\n", r.threads,
-               r.precision, r.timed_runs, r.stats.p50_ms, r.stats.p90_ms, r.stats.p99_ms, r.stats.mean_ms,
-               r.stats.min_ms, num(r.gflops), num(r.gbps), num(r.rows_per_s, "{:.0f}"), pct(r.peak_fraction));
+    fmt::print("| {} | {} | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {} | {} | {} | {} | {} | {} | {} |\n",
+               r.threads, r.precision, r.timed_runs, r.stats.p50_ms, r.stats.p90_ms, r.stats.p99_ms, r.stats.mean_ms,
+               r.stats.min_ms, num(r.gflops), num(r.gbps), num(r.rows_per_s, "{:.0f}"), pct(r.peak_fraction),
+               megabytes(r.bytes), r.limit.empty() ? "-" : r.limit, pct(r.limit_pct));
   }
   for (const RunResult& r : runs) {
     if (r.steps.empty()) continue;
     fmt::print("\n### profile: threads {}, {}\n\n", r.threads, r.precision);
-    fmt::print("| step | op | name | ms | share | GFLOP/s | GB/s | roofline |\n");
-    fmt::print("|--:|:--|:--|--:|--:|--:|--:|--:|\n");
+    fmt::print("| step | op | name | ms | share | GFLOP/s | GB/s | roofline | limit |\n");
+    fmt::print("|--:|:--|:--|--:|--:|--:|--:|--:|:--|\n");
     for (std::size_t k = 0; k < r.steps.size(); ++k) {
       const StepResult& st = r.steps[k];
-      fmt::print("| {} | {} | {} | {:.3f} | {:.1f}% | {} | {} | {} |\n", k, st.op, st.name, st.time_ms, 100 * st.share,
-                 num(st.gflops), num(st.gbps), pct(st.roofline));
+      fmt::print("| {} | {} | {} | {:.3f} | {:.1f}% | {} | {} | {} | {} |\n", k, st.op, st.name, st.time_ms,
+                 100 * st.share, num(st.gflops), num(st.gbps), pct(st.roofline), st.limit.empty() ? "-" : st.limit);
     }
     fmt::print("\n{}\n", accounting(r));
   }
@@ -131,23 +138,25 @@ void print_markdown(const Workload& w, const std::vector<RunResult>& runs, const
 void print_csv(const Workload& w, const std::vector<RunResult>& runs) {
   fmt::print(
       "{},threads,precision,runs,p50_ms,p90_ms,p99_ms,mean_ms,min_ms,max_ms,gflops,gbps,rows_per_s,"
-      "peak_fraction,others_cpu\n",
+      "peak_fraction,others_cpu,bytes,limit,limit_pct\n",
       w.kind);
   for (const RunResult& r : runs) {
-    fmt::print("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv(w.name), r.threads, r.precision, r.timed_runs,
-               csv_num(r.stats.p50_ms), csv_num(r.stats.p90_ms), csv_num(r.stats.p99_ms), csv_num(r.stats.mean_ms),
-               csv_num(r.stats.min_ms), csv_num(r.stats.max_ms), csv_pos(r.gflops), csv_pos(r.gbps),
-               csv_pos(r.rows_per_s), csv_num(r.peak_fraction), csv_num(r.others_cpu));
+    fmt::print("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", csv(w.name), r.threads, r.precision,
+               r.timed_runs, csv_num(r.stats.p50_ms), csv_num(r.stats.p90_ms), csv_num(r.stats.p99_ms),
+               csv_num(r.stats.mean_ms), csv_num(r.stats.min_ms), csv_num(r.stats.max_ms), csv_pos(r.gflops),
+               csv_pos(r.gbps), csv_pos(r.rows_per_s), csv_num(r.peak_fraction), csv_num(r.others_cpu),
+               csv_pos(r.bytes), r.limit, csv_num(r.limit_pct));
   }
   bool header = false;
   for (const RunResult& r : runs) {
     for (std::size_t k = 0; k < r.steps.size(); ++k) {
-      if (!header) fmt::print("\nthreads,precision,step,op,name,time_ms,share,flops,bytes,gflops,gbps,roofline\n");
+      if (!header)
+        fmt::print("\nthreads,precision,step,op,name,time_ms,share,flops,bytes,gflops,gbps,roofline,limit,limit_pct\n");
       header = true;
       const StepResult& st = r.steps[k];
-      fmt::print("{},{},{},{},{},{},{},{},{},{},{},{}\n", r.threads, r.precision, k, csv(st.op), csv(st.name),
+      fmt::print("{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.threads, r.precision, k, csv(st.op), csv(st.name),
                  csv_num(st.time_ms), csv_num(st.share), csv_num(st.flops), csv_num(st.bytes), csv_pos(st.gflops),
-                 csv_pos(st.gbps), csv_num(st.roofline));
+                 csv_pos(st.gbps), csv_num(st.roofline), st.limit, csv_num(st.roofline));
     }
   }
 }
@@ -179,13 +188,22 @@ void print_json(const Workload& w, const std::vector<RunResult>& runs, const Set
     if (r.gbps > 0) j["gbps"] = r.gbps;
     if (r.rows_per_s > 0) j["rows_per_s"] = r.rows_per_s;
     if (r.peak_fraction >= 0) j["peak_fraction"] = r.peak_fraction;
+    if (r.bytes > 0) j["bytes"] = r.bytes;
+    if (r.limit_pct >= 0) {
+      j["limit"] = r.limit;
+      j["limit_pct"] = r.limit_pct;
+    }
     if (s.profile) {
       j["ops"] = nlohmann::ordered_json::array();
       for (const StepResult& st : r.steps) {
         nlohmann::ordered_json o = {{"op", st.op},           {"name", st.name},     {"time_ms", st.time_ms},
                                     {"mean_ms", st.mean_ms}, {"share", st.share},   {"flops", st.flops},
                                     {"bytes", st.bytes},     {"gflops", st.gflops}, {"gbps", st.gbps}};
-        if (st.roofline >= 0) o["roofline"] = st.roofline;
+        if (st.roofline >= 0) {
+          o["roofline"] = st.roofline;
+          o["limit"] = st.limit;
+          o["limit_pct"] = st.roofline;
+        }
         j["ops"].push_back(o);
       }
       j["ops_sum_ms"] = r.steps_sum_ms;
