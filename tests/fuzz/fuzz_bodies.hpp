@@ -10,7 +10,8 @@
 
 namespace quarks::fuzz {
 
-/// How far inputs got: loaded (imported, parsed or built), compiled (for .npy: converted to a tensor), ran.
+/// How far inputs got: loaded (imported, parsed or built), compiled (for .npy and safetensors: converted
+/// to a tensor), ran.
 struct FuzzStats {
   long cases = 0, loaded = 0, compiled = 0, ran = 0;
 };
@@ -24,6 +25,12 @@ void fuzz_onnx_model(std::span<const std::byte> bytes, FuzzStats* stats = nullpt
 /// converted with to_f32_tensor and to_tensor. Every Error must start with the name given ("fuzz.npy: ").
 /// Aborts if an invariant fails (so libFuzzer and the GoogleTest both see it).
 void fuzz_npy_file(std::span<const std::byte> bytes, FuzzStats* stats = nullptr);
+
+/// Checkpoint::from_bytes of `bytes` as a safetensors file, then to_f32 of every tensor (and view_f32
+/// of the F32 ones). Every Error must start with "file fuzz.safetensors: "; a tensor that parsed must
+/// lie inside the bytes, hold exactly its shape's elements and convert unless its dtype is one to_f32
+/// refuses. Aborts if an invariant fails.
+void fuzz_safetensors_bytes(std::span<const std::byte> bytes, FuzzStats* stats = nullptr);
 
 /// Decodes `bytes` into a sequence of GraphBuilder calls (inputs with fixed or symbolic dims,
 /// constants, ops with attributes, outputs), builds and compiles the graph (threads = 1, arena and

@@ -62,6 +62,7 @@ FuzzStats replay(const std::string& folder, const Body& body) {
 const Body kOnnx = [](std::span<const std::byte> b, FuzzStats* s) { fuzz_onnx_model(b, s); };
 const Body kNpy = [](std::span<const std::byte> b, FuzzStats* s) { fuzz_npy_file(b, s); };
 const Body kGraph = [](std::span<const std::byte> b, FuzzStats* s) { fuzz_graph_build(b, s); };
+const Body kSafetensors = [](std::span<const std::byte> b, FuzzStats* s) { fuzz_safetensors_bytes(b, s); };
 
 // The seed corpora must reach the deep stages (compile and run), or fuzzing starts from the surface.
 TEST(FuzzInputs, OnnxLoaderCorpusLoadsCompilesAndRuns) {
@@ -82,10 +83,17 @@ TEST(FuzzInputs, GraphBuildCorpusCompilesAndRuns) {
   EXPECT_GE(s.ran, 2);
 }
 
+TEST(FuzzInputs, SafetensorsCorpusParsesAndConverts) {
+  const FuzzStats s = replay("corpus/safetensors", kSafetensors);
+  EXPECT_GE(s.cases, 6);
+  EXPECT_GE(s.compiled, s.cases / 2);
+}
+
 // Each input that once crashed a target or let another exception escape.
 TEST(FuzzInputs, OnnxLoaderRegressions) { replay("regressions/onnx_loader", kOnnx); }
 TEST(FuzzInputs, NpyReaderRegressions) { replay("regressions/npy_reader", kNpy); }
 TEST(FuzzInputs, GraphBuildRegressions) { replay("regressions/graph_build", kGraph); }
+TEST(FuzzInputs, SafetensorsRegressions) { replay("regressions/safetensors", kSafetensors); }
 
 // Bytes that are no program at all still give a graph or a quarks::Error.
 TEST(FuzzInputs, GraphBuildOnEdgeBytes) {
