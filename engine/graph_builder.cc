@@ -220,6 +220,7 @@ detail::RopeAttrs rope_attrs(const RopeOptions& o) {
   a.num_heads = o.num_heads;
   a.head_dim = o.head_dim;
   a.theta = o.theta;
+  a.inv_freq = o.inverse_frequencies;
   a.head_major = o.layout == HeadLayout::kHeadMajor;
   return a;
 }

@@ -92,6 +92,9 @@ struct RopeOptions {
   int head_dim = 0;   ///< D, even; with kHeadMajor 0 takes it from x's dim 3
   double theta = 10000.0;
   HeadLayout layout = HeadLayout::kTokenMajor;
+  /// The D/2 inverse frequencies f_d themselves, finite and >= 0, instead of theta^(-2d/D) — for
+  /// rescaled rotary embeddings such as Llama 3's rope_scaling. Empty: from theta.
+  std::vector<double> inverse_frequencies;
 };
 
 /// Options of GraphBuilder::kv_cache: the cache holds keys and values [B, num_kv_heads, max_len, head_dim].

@@ -111,7 +111,8 @@ struct AttentionAttrs {     // inputs: q, k, v (or one packed qkv), then mask an
 struct RopeAttrs {                  // inputs: x, then the runtime offset (i64 [] or [1]) when has_offset_input
   int num_heads = 0, head_dim = 0;  ///< 0 (head-major layout only): from x's shape
   double theta = 10000.0;
-  bool head_major = false;  ///< x is [B, H, S, D]; else [B, S, H·D]
+  std::vector<double> inv_freq;  ///< D/2 inverse frequencies replacing theta^(-2d/D); empty: from theta
+  bool head_major = false;       ///< x is [B, H, S, D]; else [B, S, H·D]
   std::int64_t offset = 0;  ///< position of token 0 when there is no offset input
   bool has_offset_input = false;
 };

@@ -135,7 +135,15 @@ RopeKernel::RopeKernel(const RopeConfig& config) : config_(config) {
   if (c.batch < 0 || c.seq < 0 || c.heads < 1) invalid("B and S must be >= 0 and H >= 1");
   if (c.head_dim < 2 || c.head_dim % 2 != 0) invalid("D must be even and >= 2");
   if (!(c.theta > 0.0) || !std::isfinite(c.theta)) invalid("theta must be finite and > 0");
-  inv_freq_ = rope_inverse_frequencies(c.head_dim, c.theta);
+  if (c.inv_freq.empty()) {
+    inv_freq_ = rope_inverse_frequencies(c.head_dim, c.theta);
+  } else {
+    if (static_cast<std::int64_t>(c.inv_freq.size()) != c.head_dim / 2)
+      invalid(std::to_string(c.inv_freq.size()) + " inverse frequencies given, D/2 needed");
+    for (double f : c.inv_freq)
+      if (!(f >= 0.0) || !std::isfinite(f)) invalid("the inverse frequencies must be finite and >= 0");
+    inv_freq_ = c.inv_freq;
+  }
 }
 
 void RopeKernel::fill_table(std::int64_t first, float* table) const {

@@ -38,6 +38,7 @@ struct RopeConfig {
   std::int64_t batch = 0, heads = 1, seq = 0, head_dim = 2;  ///< B, H, S >= 0 (H >= 1), D even >= 2
   bool head_major = false;                                   ///< x is [B, H, S, D]; else [B, S, H·D]
   double theta = 10000.0;                                    ///< finite, > 0
+  std::vector<double> inv_freq;  ///< head_dim/2 inverse frequencies (finite, >= 0) replacing theta's; may be empty
 };
 
 /// The op over one tensor: its positions' table and the rotation, split over the calling TBB arena.

@@ -35,6 +35,8 @@ RopeDims infer_dims(const Node& node, const GraphIR& g, const SymShape& x) {
   const RopeAttrs& a = node.attr<RopeAttrs>();
   const std::string xs = "x '" + input_name(node, g, 0) + "' " + to_string(x);
   if (!(a.theta > 0.0) || !std::isfinite(a.theta)) attr_error(node, "theta must be finite and > 0");
+  for (double f : a.inv_freq)
+    if (!(f >= 0.0) || !std::isfinite(f)) attr_error(node, "the inverse frequencies must be finite and >= 0");
   if (a.num_heads < 0 || a.head_dim < 0) attr_error(node, "num_heads and head_dim must be >= 0");
   if (!a.has_offset_input && (a.offset < 0 || a.offset >= ops::kRopeMaxPosition)) {
     attr_error(node, "offset " + std::to_string(a.offset) + " is outside [0, 2^31)");
@@ -68,6 +70,10 @@ RopeDims infer_dims(const Node& node, const GraphIR& g, const SymShape& x) {
   }
   if (d.head_dim.known() && (d.head_dim.value < 2 || d.head_dim.value % 2 != 0)) {
     shape_error(node, xs + ": head_dim " + std::to_string(d.head_dim.value) + " must be even and >= 2");
+  }
+  if (d.head_dim.known() && !a.inv_freq.empty() && static_cast<std::int64_t>(a.inv_freq.size()) * 2 != d.head_dim.value) {
+    attr_error(node, std::to_string(a.inv_freq.size()) + " inverse frequencies given, but head_dim " +
+                         std::to_string(d.head_dim.value) + " needs " + std::to_string(d.head_dim.value / 2));
   }
   if (d.heads.known() && d.heads.value < 1) shape_error(node, xs + " has no heads");
   if (!a.has_offset_input && d.seq.known() && d.seq.value > ops::kRopeMaxPosition - a.offset) {
@@ -106,11 +112,11 @@ std::vector<DType> rope_dtypes(const Node& node, const GraphIR& g, std::span<con
 // The table of fixed positions offset .. offset + S - 1, shared by every rope op with the same (D, theta,
 // offset, S) while one of them lives: q and k of every layer of a model use one table, not 2·layers.
 std::shared_ptr<const std::vector<float>> shared_table(const ops::RopeKernel& kernel, std::int64_t offset) {
-  using Key = std::tuple<std::int64_t, double, std::int64_t, std::int64_t>;
+  using Key = std::tuple<std::int64_t, double, std::vector<double>, std::int64_t, std::int64_t>;
   static std::mutex mutex;
   static std::map<Key, std::weak_ptr<const std::vector<float>>> tables;
   const ops::RopeConfig& c = kernel.config();
-  const Key key{c.head_dim, c.theta, offset, c.seq};
+  const Key key{c.head_dim, c.theta, c.inv_freq, offset, c.seq};
   std::lock_guard<std::mutex> lock(mutex);
   if (auto table = tables[key].lock()) return table;
   std::erase_if(tables, [](const auto& entry) { return entry.second.expired(); });
@@ -168,6 +174,7 @@ std::unique_ptr<CompiledOp> compile_rope(const CompileContext& ctx) {
   c.batch = x[0];
   c.head_major = a.head_major;
   c.theta = a.theta;
+  c.inv_freq = a.inv_freq;
   if (a.head_major) {
     c.heads = x[1];
     c.seq = x[2];

@@ -46,7 +46,10 @@ std::vector<double> reference(const RopeConfig& c, const std::vector<float>& x, 
         const std::int64_t row = c.head_major ? ((b * c.heads + h) * c.seq + s) : ((b * c.seq + s) * c.heads + h);
         const double p = static_cast<double>(offset + s);
         for (std::int64_t d = 0; d < half; ++d) {
-          const double a = p * std::pow(c.theta, -2.0 * static_cast<double>(d) / static_cast<double>(dim));
+          const double f = c.inv_freq.empty()
+                               ? std::pow(c.theta, -2.0 * static_cast<double>(d) / static_cast<double>(dim))
+                               : c.inv_freq[static_cast<std::size_t>(d)];
+          const double a = p * f;
           const double lo = x[row * dim + d], hi = x[row * dim + half + d];
           y[row * dim + d] = lo * std::cos(a) - hi * std::sin(a);
           y[row * dim + half + d] = hi * std::cos(a) + lo * std::sin(a);
@@ -168,6 +171,28 @@ TEST(RopeKernel, PositionZeroIsTheIdentityAndRotationsPreserveNorms) {
   }
 }
 
+// Rescaled rotary embeddings (Llama 3's rope_scaling) give the inverse frequencies themselves.
+TEST(RopeKernel, GivenInverseFrequenciesReplaceTheta) {
+  for (const bool head_major : {false, true}) {
+    RopeConfig c;
+    c.batch = 2;
+    c.heads = 3;
+    c.seq = 7;
+    c.head_dim = 12;
+    c.head_major = head_major;
+    c.inv_freq = {1.0, 0.5, 0.25, 0.0, 1e-4, 0.3};  // 0: that pair is not rotated
+    const std::vector<float> x = uniform(static_cast<std::size_t>(2 * 3 * 7 * 12), 17);
+    for (const std::int64_t offset : {std::int64_t{0}, std::int64_t{5000}}) {
+      EXPECT_LT(max_error(run(c, x, offset, 2), reference(c, x, offset)), kTol) << head_major << " " << offset;
+    }
+    RopeConfig from_theta = c;
+    from_theta.inv_freq.clear();
+    RopeConfig same = from_theta;
+    for (std::int64_t d = 0; d < 6; ++d) same.inv_freq.push_back(std::pow(10000.0, -2.0 * d / 12.0));
+    EXPECT_EQ(run(same, x, 9, 1), run(from_theta, x, 9, 1));
+  }
+}
+
 TEST(RopeKernel, ValidatesConfigAndPositions) {
   const auto expect_invalid = [](RopeConfig c, const char* what) {
     try {
@@ -189,6 +214,12 @@ TEST(RopeKernel, ValidatesConfigAndPositions) {
   c = RopeConfig{};
   c.heads = 0;
   expect_invalid(c, "H >= 1");
+  c = RopeConfig{};
+  c.head_dim = 4;
+  c.inv_freq = {1.0};
+  expect_invalid(c, "1 inverse frequencies given, D/2 needed");
+  c.inv_freq = {1.0, -0.5};
+  expect_invalid(c, "the inverse frequencies must be finite and >= 0");
 
   c = RopeConfig{};
   c.seq = 10;
