@@ -9,6 +9,7 @@
 #include "quarks/decoder_block.hpp"
 #include "quarks/error.hpp"
 #include "quarks/graph.hpp"
+#include "quarks/language_model.hpp"
 #include "quarks/model.hpp"
 #include "quarks/tensor.hpp"
 #include "quarks/version.hpp"

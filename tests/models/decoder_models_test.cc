@@ -1,0 +1,233 @@
+// Whole decoder LMs from Hugging Face checkpoint directories (include/quarks/language_model.hpp) against
+// the float64 PyTorch reference forward of tests/models/make_checkpoints.py, one small random-weight
+// checkpoint per architecture in tests/models/fixtures/<name>/ (config.json, generation_config.json,
+// safetensors, reference.json):
+//   - logits of a 40-token prompt within 1e-4 of the reference, scaled by max |logit|;
+//   - greedy generation of 32 tokens identical to the reference's (whose top-two gaps the generator
+//     checked to be > 1e-3 of max |logit|, far above f32 rounding);
+//   - decoding token by token through the KV caches equals scoring the whole sequence (1e-5).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "quarks/language_model.hpp"
+
+namespace quarks {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kFixtures = QUARKS_MODEL_FIXTURES;
+
+struct Reference {
+  std::vector<std::int64_t> prompt, greedy;
+  std::vector<std::vector<double>> logits;  // [40][vocab]
+  double min_gap = 0;
+};
+
+Reference read_reference(const fs::path& dir) {
+  std::ifstream in(dir / "reference.json");
+  const nlohmann::json j = nlohmann::json::parse(in);
+  Reference r;
+  r.prompt = j.at("prompt").get<std::vector<std::int64_t>>();
+  r.greedy = j.at("greedy").get<std::vector<std::int64_t>>();
+  r.logits = j.at("logits").get<std::vector<std::vector<double>>>();
+  r.min_gap = j.at("min_gap").get<double>();
+  return r;
+}
+
+// max |got - want| / max |want| over the rows of `got` ([rows, vocab]) against want[first_row ...].
+double scaled_error(const Tensor& got, const std::vector<std::vector<double>>& want) {
+  const std::int64_t rows = got.shape()[0], vocab = got.shape()[1];
+  double err = 0, scale = 0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t v = 0; v < vocab; ++v) {
+      err = std::max<double>(err, std::abs(got.f32()[r * vocab + v] - want[r][v]));
+      scale = std::max(scale, std::abs(want[r][v]));
+    }
+  }
+  return err / scale;
+}
+
+class DecoderModels : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DecoderModels, LogitsMatchTheFloat64Reference) {
+  const fs::path dir = kFixtures / GetParam();
+  const Reference ref = read_reference(dir);
+  const LanguageModel lm = LanguageModel::load(dir, {.threads = 2});
+  Generator gen(lm);
+  const Tensor logits = gen.logits(ref.prompt);
+  ASSERT_EQ(logits.shape(), (Shape{40, lm.vocab_size()}));
+  const double err = scaled_error(logits, ref.logits);
+  EXPECT_LT(err, 1e-4) << GetParam();
+  std::printf("%s (%s): logits error %.2e of max |logit|\n", GetParam().c_str(), lm.architecture().c_str(), err);
+}
+
+TEST_P(DecoderModels, GreedyGenerationEqualsTheReference) {
+  const fs::path dir = kFixtures / GetParam();
+  const Reference ref = read_reference(dir);
+  const LanguageModel lm = LanguageModel::load(dir, {.threads = 1});
+  Generator gen(lm);
+  std::vector<std::int64_t> streamed;
+  const GenerationResult r = gen.generate(ref.prompt, {.max_new_tokens = 32, .temperature = 0.0},
+                                          [&](std::int64_t t) { return streamed.push_back(t), true; });
+  EXPECT_EQ(r.ids, ref.greedy) << GetParam() << " (reference min gap " << ref.min_gap << ")";
+  EXPECT_EQ(streamed, r.ids);
+  EXPECT_EQ(r.stop_reason, "max_new_tokens");
+  EXPECT_EQ(r.decode_tokens, 31);
+  EXPECT_EQ(gen.length(), 40 + 31);  // the last token is returned, not run
+}
+
+TEST_P(DecoderModels, DecodingThroughTheCacheEqualsScoringTheSequence) {
+  const fs::path dir = kFixtures / GetParam();
+  const Reference ref = read_reference(dir);
+  const LanguageModel lm = LanguageModel::load(dir, {.threads = 2});
+  Generator whole(lm), steps(lm);
+  const Tensor all = whole.logits(ref.prompt);
+  const std::int64_t vocab = lm.vocab_size();
+  // A prefill of 7 tokens, then one token at a time.
+  const Tensor first = steps.append(std::span<const std::int64_t>(ref.prompt.data(), 7));
+  double err = 0, scale = 0;
+  for (std::int64_t v = 0; v < vocab; ++v) err = std::max<double>(err, std::abs(first.f32()[v] - all.f32()[6 * vocab + v]));
+  for (std::size_t i = 7; i < ref.prompt.size(); ++i) {
+    const Tensor step = steps.append(std::span<const std::int64_t>(&ref.prompt[i], 1));
+    for (std::int64_t v = 0; v < vocab; ++v) {
+      err = std::max<double>(err, std::abs(step.f32()[v] - all.f32()[static_cast<std::int64_t>(i) * vocab + v]));
+      scale = std::max<double>(scale, std::abs(all.f32()[static_cast<std::int64_t>(i) * vocab + v]));
+    }
+  }
+  EXPECT_LT(err / scale, 1e-5) << GetParam();
+  EXPECT_EQ(steps.length(), 40);
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, DecoderModels,
+                         ::testing::Values("llama", "llama_bf16", "mistral", "qwen2", "qwen3", "gemma", "gpt2"));
+
+TEST(DecoderModel, SeededSamplingIsReproducible) {
+  const fs::path dir = kFixtures / "llama";
+  const Reference ref = read_reference(dir);
+  const LanguageModel lm = LanguageModel::load(dir, {.threads = 1});
+  Generator a(lm), b(lm);
+  const GenerateOptions o{.max_new_tokens = 24, .temperature = 1.5, .top_k = 40, .top_p = 0.95, .seed = 7,
+                          .ignore_eos = true};
+  const GenerationResult ra = a.generate(ref.prompt, o), rb = b.generate(ref.prompt, o);
+  EXPECT_EQ(ra.ids, rb.ids);
+  EXPECT_EQ(a.generate(ref.prompt, o).ids, ra.ids);  // the same Generator again
+  GenerateOptions other = o;
+  other.seed = 8;
+  EXPECT_NE(a.generate(ref.prompt, other).ids, ra.ids);
+  // At temperature 1.5 over 24 tokens, not the greedy path.
+  EXPECT_NE(ra.ids, std::vector<std::int64_t>(ref.greedy.begin(), ref.greedy.begin() + 24));
+}
+
+TEST(DecoderModel, StopsAtEosAStopIdOrTheCallback) {
+  const fs::path dir = kFixtures / "llama";
+  const Reference ref = read_reference(dir);
+  const LanguageModel lm = LanguageModel::load(dir, {.threads = 1});
+  ASSERT_EQ(lm.eos_token_ids(), std::vector<std::int64_t>{2});
+  Generator gen(lm);
+  const std::int64_t fifth = ref.greedy[4];
+  GenerationResult r = gen.generate(ref.prompt, {.max_new_tokens = 32, .stop_ids = {fifth}});
+  const auto at = std::find(ref.greedy.begin(), ref.greedy.end(), fifth) - ref.greedy.begin();
+  EXPECT_EQ(r.ids, std::vector<std::int64_t>(ref.greedy.begin(), ref.greedy.begin() + at + 1));
+  EXPECT_EQ(r.stop_reason, "stop_id");
+  int calls = 0;
+  r = gen.generate(ref.prompt, {.max_new_tokens = 32}, [&](std::int64_t) { return ++calls < 3; });
+  EXPECT_EQ(r.ids.size(), 3u);
+  EXPECT_EQ(r.stop_reason, "callback");
+}
+
+TEST(DecoderModel, ContextOverflowAndBadIdsAreClearErrors) {
+  const fs::path dir = kFixtures / "llama";
+  const LanguageModel lm = LanguageModel::load(dir, {.threads = 1, .max_context = 48});
+  EXPECT_EQ(lm.max_context(), 48);
+  Generator gen(lm);
+  const std::vector<std::int64_t> prompt(40, 5);
+  try {
+    gen.generate(prompt, {.max_new_tokens = 9});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kResourceExhausted);
+    EXPECT_NE(std::string(e.what()).find("plus max_new_tokens 9 exceeds the context of 48 tokens"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(gen.generate(prompt, {.max_new_tokens = 8, .ignore_eos = true}).ids.size(), 8u);
+  const std::vector<std::int64_t> bad{3, 96};
+  try {
+    gen.logits(bad);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("token id 96 at position 1 is outside the vocabulary [0, 96)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// bf16 weights computed in bf16 (oneDNN's bf16 matmuls, f32 accumulation; AVX-512 CPUs): the logits of
+// the bf16 checkpoint stay within 2e-2 of max |logit| of the float64 reference on the same weights (the
+// activations are rounded to bf16 before every product, about 2^-9 relative each).
+TEST(DecoderModel, Bf16ComputeStaysWithinItsBound) {
+  const fs::path dir = kFixtures / "llama_bf16";
+  const Reference ref = read_reference(dir);
+  LanguageModel lm;
+  try {
+    lm = LanguageModel::load(dir, {.threads = 2, .precision = Precision::kBF16});
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kUnsupported) throw;
+    GTEST_SKIP() << "no bf16 matmuls on this CPU (oneDNN 2.6 needs AVX-512): " << e.what();
+  }
+  Generator gen(lm);
+  const double err = scaled_error(gen.logits(ref.prompt), ref.logits);
+  EXPECT_LT(err, 2e-2);
+  std::printf("llama_bf16 in bf16: logits error %.2e of max |logit|\n", err);
+}
+
+// A checkpoint that does not fit its config: the tensor, the file and both shapes are named.
+TEST(DecoderModel, CheckpointsThatDoNotFitTheConfigAreClearErrors) {
+  const fs::path tmp = fs::temp_directory_path() / ("quarks_decoder_models_" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  for (const char* f : {"model.safetensors", "generation_config.json"}) fs::copy_file(kFixtures / "qwen2" / f, tmp / f);
+  std::ifstream in(kFixtures / "qwen2" / "config.json");
+  nlohmann::json config = nlohmann::json::parse(in);
+  config["intermediate_size"] = 128;  // the checkpoint's MLP is 96 wide
+  std::ofstream(tmp / "config.json") << config.dump();
+  try {
+    LanguageModel::load(tmp);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kShapeMismatch);
+    EXPECT_NE(std::string(e.what()).find("tensor 'model.layers.0.mlp.gate_proj.weight' has shape [96,64] but the "
+                                         "config needs [128,64]"),
+              std::string::npos)
+        << e.what();
+  }
+  config["intermediate_size"] = 96;
+  config["architectures"] = {"MambaForCausalLM"};
+  std::ofstream(tmp / "config.json") << config.dump();
+  try {
+    LanguageModel::load(tmp);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+    EXPECT_NE(std::string(e.what()).find("architecture 'MambaForCausalLM' is not supported"), std::string::npos)
+        << e.what();
+  }
+  fs::remove(tmp / "model.safetensors");
+  config["architectures"] = {"Qwen2ForCausalLM"};
+  std::ofstream(tmp / "config.json") << config.dump();
+  EXPECT_THROW(LanguageModel::load(tmp), Error);
+  fs::remove_all(tmp);
+}
+
+}  // namespace
+}  // namespace quarks
