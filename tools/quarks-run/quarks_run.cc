@@ -3,6 +3,7 @@
 //   quarks-run MODEL.onnx --input NAME=FILE.npy ... --output-dir DIR [--threads N] [--precision f32|bf16]
 //              [--max-arena-mb N]
 //   quarks-run MODEL.onnx --print-graph                    # only the graph after fusion
+//   quarks-run MODEL_DIR --input input_ids=IDS.npy --output-dir DIR   # a Hugging Face decoder LM: logits.npy
 //
 // Every input's shape is taken from its file and given to the importer, so the model is compiled with
 // static shapes. Exit status: 0 success, 1 a problem with the model, the inputs or the run (one line on
@@ -27,6 +28,7 @@
 #include "tools/common/inputs.hpp"
 #include "tools/common/npy.hpp"
 #include "tools/quarks-run/output_files.hpp"
+#include "tools/quarks-run/run_model_dir.hpp"
 
 namespace {
 
@@ -51,6 +53,12 @@ Outputs:
   '_', '-' and '.' (so '/', '\' and ':') become '_', a leading '.' becomes '_', and if two outputs
   then share a name, the later ones get _2, _3, ... appended. One line per output on stdout says
   where it went.
+
+Model directories:
+  MODEL may be a Hugging Face decoder LM's folder (config.json, *.safetensors; the architectures of
+  include/quarks/language_model.hpp). Inputs by Hugging Face's names: input_ids (int64 or int32,
+  [batch, seq] or [seq]), attention_mask (all ones) and position_ids (0 .. seq-1) optional; the output
+  is DIR/logits.npy, float32 [batch, seq, vocab].
 
 Exit status:
   0 success; 1 a problem with the model, an input file or the run (one line on stderr,
@@ -181,7 +189,7 @@ int main(int argc, char** argv) {
   app.footer(kFooter);
   app.set_version_flag("--version", quarks::version());
   Options opt;
-  app.add_option("model", opt.model, "the ONNX model file")->required();
+  app.add_option("model", opt.model, "the ONNX model file, or a Hugging Face model directory")->required();
   app.add_option("-i,--input", opt.input_args, "a graph input and its .npy file, NAME=FILE.npy (repeat per input)")
       ->allow_extra_args(false)
       ->check(
@@ -250,6 +258,15 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (fs::is_directory(opt.model)) {
+      if (opt.print_graph) {
+        std::fprintf(stderr, "quarks-run: error: --print-graph takes an ONNX file, not a model directory\n");
+        return kExitUsage;
+      }
+      quarks::tools::run_model_dir(
+          {opt.model, opt.output_dir, input_args, opt.threads, opt.precision == "bf16"});
+      return 0;
+    }
     return run(opt, input_args);
   } catch (const RunError& e) {
     std::fprintf(stderr, "quarks-run: error: %s\n", e.message.c_str());

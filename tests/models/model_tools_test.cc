@@ -1,0 +1,125 @@
+// quarks-generate and quarks-run on a model directory, spawned as a user would, against the float64
+// references of tests/models/fixtures (make_checkpoints.py): the greedy ids, the JSON fields, the
+// streamed output, logits.npy, and each error path's exit status and message.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "quarks/quarks.hpp"
+#include "tools/common/npy.hpp"
+#include "tools/tool_test.hpp"
+
+namespace quarks {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kFixtures = QUARKS_MODEL_FIXTURES;
+
+nlohmann::json reference(const std::string& model) {
+  std::ifstream in(kFixtures / model / "reference.json");
+  return nlohmann::json::parse(in);
+}
+
+std::string ids_text(const std::vector<std::int64_t>& ids) {
+  std::string s;
+  for (std::int64_t id : ids) s += (s.empty() ? "" : ",") + std::to_string(id);
+  return s;
+}
+
+class ModelTools : public test::ToolTest {
+ protected:
+  test::ToolResult generate(const std::vector<std::string>& args) const { return run_tool(QUARKS_GENERATE_EXE, args); }
+  test::ToolResult run_model(const std::vector<std::string>& args) const { return run_tool(QUARKS_RUN_EXE, args); }
+};
+
+TEST_F(ModelTools, GenerateJsonGivesTheReferenceGreedyIds) {
+  for (const std::string model : {"llama", "gpt2"}) {
+    const nlohmann::json ref = reference(model);
+    const auto prompt = ref["prompt"].get<std::vector<std::int64_t>>();
+    const test::ToolResult r = generate({(kFixtures / model).string(), "--ids", ids_text(prompt), "--max-new-tokens",
+                                         "32", "--temperature", "0", "--threads", "1", "--json"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["prompt_ids"], prompt);
+    EXPECT_EQ(j["ids"], ref["greedy"]) << model;
+    EXPECT_GT(j["prefill_ms"].get<double>(), 0.0);
+    EXPECT_GT(j["decode_tokens_per_s"].get<double>(), 0.0);
+    EXPECT_EQ(j["stop_reason"], "max_new_tokens");
+  }
+}
+
+TEST_F(ModelTools, GenerateStreamsIdsWithoutJson) {
+  const nlohmann::json ref = reference("llama");
+  const test::ToolResult r = generate({(kFixtures / "llama").string(), "--ids",
+                                       ids_text(ref["prompt"].get<std::vector<std::int64_t>>()), "--max-new-tokens",
+                                       "4"});  // generation_config.json: do_sample false, so greedy
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto greedy = ref["greedy"].get<std::vector<std::int64_t>>();
+  EXPECT_EQ(r.out, std::to_string(greedy[0]) + " " + std::to_string(greedy[1]) + " " + std::to_string(greedy[2]) +
+                       " " + std::to_string(greedy[3]) + "\n");
+  EXPECT_NE(r.err.find("quarks-generate: 4 tokens (max_new_tokens)"), std::string::npos) << r.err;
+}
+
+TEST_F(ModelTools, GenerateErrors) {
+  const std::string llama = (kFixtures / "llama").string();
+  test::ToolResult r = generate({(tmp_ / "nope").string(), "--ids", "1"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("nope: not a model directory"), std::string::npos) << r.err;
+  r = generate({llama, "--ids", "1,96"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("token id 96 at position 1 is outside the vocabulary [0, 96)"), std::string::npos) << r.err;
+  r = generate({llama});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--ids is required"), std::string::npos) << r.err;
+  r = generate({llama, "--ids", "1", "--top-p", "2"});
+  EXPECT_EQ(r.status, 2);
+  // A config quarks cannot run: the file and the field are named.
+  const fs::path bad = tmp_ / "bad";
+  fs::create_directories(bad);
+  std::ofstream(bad / "config.json") << R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 8,
+      "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+      "rope_scaling": {"rope_type": "yarn", "factor": 4.0}})";
+  r = generate({bad.string(), "--ids", "1"});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("config.json: rope_scaling type 'yarn' is not supported"), std::string::npos) << r.err;
+}
+
+TEST_F(ModelTools, RunWritesTheLogitsOfEveryPosition) {
+  const nlohmann::json ref = reference("qwen3");
+  const auto prompt = ref["prompt"].get<std::vector<std::int64_t>>();
+  const fs::path ids = tmp_ / "ids.npy", out = tmp_ / "out";
+  tools::write_npy(ids.string(), Tensor::from_i64({1, static_cast<std::int64_t>(prompt.size())}, prompt));
+  const test::ToolResult r =
+      run_model({(kFixtures / "qwen3").string(), "--input", "input_ids=" + ids.string(), "--output-dir", out.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("logits: float32 [1,40,96] -> "), std::string::npos) << r.out;
+  const Tensor logits = tools::to_tensor(tools::read_npy((out / "logits.npy").string()), "logits.npy");
+  ASSERT_EQ(logits.shape(), (Shape{1, 40, 96}));
+  double err = 0, scale = 0;
+  for (std::int64_t i = 0; i < 40; ++i) {
+    for (std::int64_t v = 0; v < 96; ++v) {
+      const double want = ref["logits"][i][v].get<double>();
+      err = std::max(err, std::abs(logits.f32()[i * 96 + v] - want));
+      scale = std::max(scale, std::abs(want));
+    }
+  }
+  EXPECT_LT(err / scale, 1e-4);
+  // Padding is refused, naming the row.
+  tools::write_npy((tmp_ / "mask.npy").string(), Tensor::from_i64({1, 3}, std::vector<std::int64_t>{1, 1, 0}));
+  tools::write_npy(ids.string(), Tensor::from_i64({1, 3}, std::vector<std::int64_t>{4, 5, 6}));
+  const test::ToolResult padded = run_model({(kFixtures / "qwen3").string(), "--input", "input_ids=" + ids.string(),
+                                             "--input", "attention_mask=" + (tmp_ / "mask.npy").string(),
+                                             "--output-dir", out.string()});
+  EXPECT_EQ(padded.status, 1);
+  EXPECT_NE(padded.err.find("attention_mask has a 0 (row 0)"), std::string::npos) << padded.err;
+}
+
+}  // namespace
+}  // namespace quarks
