@@ -230,8 +230,9 @@ class DecoderBuilder {
     const Value h2 = norm(p + "mlp_norm", x1, hf(gpt2 ? "ln_2" : "post_attention_layernorm"));
     Value down;
     if (c_.gated_mlp) {  // act(h·W_gate) ⊙ (h·W_up): the output-gating quark (fused into one gated_dense)
-      const Value gate = b_.dense(p + "gate", h2, b_.constant(p + "gate.w", w_.linear(hf("mlp.gate_proj.weight"), d, ffn)),
-                                  bias(p + "gate.b", hf("mlp.gate_proj.bias"), ffn, c_.mlp_bias));
+      const Value gate =
+          b_.dense(p + "gate", h2, b_.constant(p + "gate.w", w_.linear(hf("mlp.gate_proj.weight"), d, ffn)),
+                   bias(p + "gate.b", hf("mlp.gate_proj.bias"), ffn, c_.mlp_bias));
       const Value up = b_.dense(p + "up", h2, b_.constant(p + "up.w", w_.linear(hf("mlp.up_proj.weight"), d, ffn)),
                                 bias(p + "up.b", hf("mlp.up_proj.bias"), ffn, c_.mlp_bias));
       const Value act = b_.output_gate(p + "glu", gate, up, c_.activation, Activation::identity());
@@ -249,7 +250,8 @@ class DecoderBuilder {
   const DecoderConfig& c_;
   Weights w_;
   std::int64_t max_context_;
-  std::vector<double> inv_freq_ = c_.positions == PositionKind::kRope ? rope_inverse_frequencies(c_) : std::vector<double>{};
+  std::vector<double> inv_freq_ =
+      c_.positions == PositionKind::kRope ? rope_inverse_frequencies(c_) : std::vector<double>{};
   GraphBuilder b_;
 };
 

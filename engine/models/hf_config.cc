@@ -150,7 +150,8 @@ void read_llama_like(const Fields& f, DecoderConfig& c) {
   c.mlp_bias = f.boolean("mlp_bias", false);
   c.tie_word_embeddings = f.boolean("tie_word_embeddings", false);
   if (c.hidden_size % c.num_heads != 0 && !f.has("head_dim"))
-    f.fail("hidden_size " + std::to_string(c.hidden_size) + " is not a multiple of num_attention_heads and no head_dim is given");
+    f.fail("hidden_size " + std::to_string(c.hidden_size) +
+           " is not a multiple of num_attention_heads and no head_dim is given");
   c.head_dim = static_cast<int>(f.positive("head_dim", f.integer("head_dim", c.hidden_size / c.num_heads)));
 }
 
@@ -229,7 +230,8 @@ DecoderConfig parse_decoder_config(const std::string& json_text, const std::stri
   if (f.has("bos_token_id")) c.bos_token_id = f.integer("bos_token_id");
   for (std::int64_t id : c.eos_token_ids) {
     if (id < 0 || id >= c.vocab_size)
-      f.fail("eos_token_id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
+      f.fail("eos_token_id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(c.vocab_size) +
+             ")");
   }
   return c;
 }

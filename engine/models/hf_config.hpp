@@ -16,9 +16,9 @@
 namespace quarks::models {
 
 enum class NormKind {
-  kRms,          ///< x / rms(x) · w (Llama, Mistral, Qwen)
-  kRmsOnePlus,   ///< x / rms(x) · (1 + w) (Gemma)
-  kLayer,        ///< LayerNorm with weight and bias (GPT-2)
+  kRms,         ///< x / rms(x) · w (Llama, Mistral, Qwen)
+  kRmsOnePlus,  ///< x / rms(x) · (1 + w) (Gemma)
+  kLayer,       ///< LayerNorm with weight and bias (GPT-2)
 };
 
 enum class PositionKind {
@@ -43,20 +43,20 @@ struct DecoderConfig {
   int num_layers = 0;
   int num_heads = 0;
   int num_kv_heads = 0;
-  int head_dim = 0;                    ///< D; H·D need not equal d (Gemma, Qwen3)
+  int head_dim = 0;  ///< D; H·D need not equal d (Gemma, Qwen3)
   std::int64_t max_position_embeddings = 0;
   NormKind norm = NormKind::kRms;
   double norm_eps = 1e-6;
   PositionKind positions = PositionKind::kRope;
   double rope_theta = 10000.0;
   std::optional<Llama3RopeScaling> llama3_scaling;
-  bool qkv_bias = false;        ///< q, k and v projections have biases (Qwen2, attention_bias, GPT-2)
-  bool o_bias = false;          ///< the output projection has a bias (attention_bias, GPT-2)
-  bool mlp_bias = false;        ///< the MLP's projections have biases (mlp_bias, GPT-2)
-  bool qk_norm = false;         ///< per-head RMSNorm of q and k before RoPE (Qwen3)
-  bool gated_mlp = true;        ///< act(x·W_gate) ⊙ (x·W_up), then W_down; else act(x·W_fc)·W_proj (GPT-2)
+  bool qkv_bias = false;  ///< q, k and v projections have biases (Qwen2, attention_bias, GPT-2)
+  bool o_bias = false;    ///< the output projection has a bias (attention_bias, GPT-2)
+  bool mlp_bias = false;  ///< the MLP's projections have biases (mlp_bias, GPT-2)
+  bool qk_norm = false;   ///< per-head RMSNorm of q and k before RoPE (Qwen3)
+  bool gated_mlp = true;  ///< act(x·W_gate) ⊙ (x·W_up), then W_down; else act(x·W_fc)·W_proj (GPT-2)
   Activation activation = Activation::silu();
-  bool embed_scale = false;     ///< the embeddings are multiplied by √d (Gemma)
+  bool embed_scale = false;  ///< the embeddings are multiplied by √d (Gemma)
   bool tie_word_embeddings = false;
   /// Mistral's sliding window: query i sees keys j with i − W < j ≤ i. 0: none.
   std::int64_t sliding_window = 0;

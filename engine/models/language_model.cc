@@ -151,10 +151,10 @@ GenerationResult Generator::generate(std::span<const std::int64_t> prompt, const
   if (max_new < 0) throw Error(ErrorCode::kInvalidArgument, "max_new_tokens " + std::to_string(max_new) + " is < 0");
   if (prompt.empty()) throw Error(ErrorCode::kInvalidArgument, "generate: the prompt has no token ids");
   if (static_cast<std::int64_t>(prompt.size()) > s_->lm->max_context - max_new) {
-    throw Error(ErrorCode::kResourceExhausted,
-                "a prompt of " + std::to_string(prompt.size()) + " tokens plus max_new_tokens " +
-                    std::to_string(max_new) + " exceeds the context of " + std::to_string(s_->lm->max_context) +
-                    " tokens (LoadOptions::max_context)");
+    throw Error(ErrorCode::kResourceExhausted, "a prompt of " + std::to_string(prompt.size()) +
+                                                   " tokens plus max_new_tokens " + std::to_string(max_new) +
+                                                   " exceeds the context of " + std::to_string(s_->lm->max_context) +
+                                                   " tokens (LoadOptions::max_context)");
   }
   models::SamplerSettings ss;
   ss.temperature = options.temperature.value_or(d.do_sample ? d.temperature : 0.0);

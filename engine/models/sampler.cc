@@ -16,8 +16,8 @@ Sampler::Sampler(const SamplerSettings& settings, std::uint64_t seed) : s_(setti
       !(s_.repetition_penalty > 0) || !std::isfinite(s_.repetition_penalty)) {
     throw Error(ErrorCode::kInvalidArgument,
                 "sampling needs temperature >= 0, top_k >= 0, 0 < top_p <= 1 and repetition_penalty > 0 (got " +
-                    std::to_string(s_.temperature) + ", " + std::to_string(s_.top_k) + ", " +
-                    std::to_string(s_.top_p) + ", " + std::to_string(s_.repetition_penalty) + ")");
+                    std::to_string(s_.temperature) + ", " + std::to_string(s_.top_k) + ", " + std::to_string(s_.top_p) +
+                    ", " + std::to_string(s_.repetition_penalty) + ")");
   }
 }
 

@@ -42,14 +42,14 @@ struct LoadOptions {
 /// Sampling and stopping. Unset fields take generation_config.json's values (do_sample false there
 /// means greedy), else Hugging Face's defaults; temperature 0 is greedy whatever the rest says.
 struct GenerateOptions {
-  std::optional<std::int64_t> max_new_tokens;     ///< default: generation_config's, else 64
-  std::optional<double> temperature;              ///< >= 0
-  std::optional<int> top_k;                       ///< >= 0; 0 = off
-  std::optional<double> top_p;                    ///< in (0, 1]; 1 = off
-  std::optional<double> repetition_penalty;       ///< > 0; 1 = off
-  std::uint64_t seed = 0;                         ///< the same seed, prompt and options give the same ids
-  std::vector<std::int64_t> stop_ids;             ///< tokens that end generation besides eos_token_id
-  bool ignore_eos = false;                        ///< do not stop at the model's eos_token_id
+  std::optional<std::int64_t> max_new_tokens;  ///< default: generation_config's, else 64
+  std::optional<double> temperature;           ///< >= 0
+  std::optional<int> top_k;                    ///< >= 0; 0 = off
+  std::optional<double> top_p;                 ///< in (0, 1]; 1 = off
+  std::optional<double> repetition_penalty;    ///< > 0; 1 = off
+  std::uint64_t seed = 0;                      ///< the same seed, prompt and options give the same ids
+  std::vector<std::int64_t> stop_ids;          ///< tokens that end generation besides eos_token_id
+  bool ignore_eos = false;                     ///< do not stop at the model's eos_token_id
 };
 
 struct GenerationResult {

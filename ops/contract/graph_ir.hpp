@@ -113,7 +113,7 @@ struct RopeAttrs {                  // inputs: x, then the runtime offset (i64 [
   double theta = 10000.0;
   std::vector<double> inv_freq;  ///< D/2 inverse frequencies replacing theta^(-2d/D); empty: from theta
   bool head_major = false;       ///< x is [B, H, S, D]; else [B, S, H·D]
-  std::int64_t offset = 0;  ///< position of token 0 when there is no offset input
+  std::int64_t offset = 0;       ///< position of token 0 when there is no offset input
   bool has_offset_input = false;
 };
 struct KvCacheAttrs {       // kv_cache_length (no inputs) and kv_cache_append (k, v, length)

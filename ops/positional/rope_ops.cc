@@ -71,7 +71,8 @@ RopeDims infer_dims(const Node& node, const GraphIR& g, const SymShape& x) {
   if (d.head_dim.known() && (d.head_dim.value < 2 || d.head_dim.value % 2 != 0)) {
     shape_error(node, xs + ": head_dim " + std::to_string(d.head_dim.value) + " must be even and >= 2");
   }
-  if (d.head_dim.known() && !a.inv_freq.empty() && static_cast<std::int64_t>(a.inv_freq.size()) * 2 != d.head_dim.value) {
+  if (d.head_dim.known() && !a.inv_freq.empty() &&
+      static_cast<std::int64_t>(a.inv_freq.size()) * 2 != d.head_dim.value) {
     attr_error(node, std::to_string(a.inv_freq.size()) + " inverse frequencies given, but head_dim " +
                          std::to_string(d.head_dim.value) + " needs " + std::to_string(d.head_dim.value / 2));
   }

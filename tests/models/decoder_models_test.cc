@@ -96,7 +96,8 @@ TEST_P(DecoderModels, DecodingThroughTheCacheEqualsScoringTheSequence) {
   // A prefill of 7 tokens, then one token at a time.
   const Tensor first = steps.append(std::span<const std::int64_t>(ref.prompt.data(), 7));
   double err = 0, scale = 0;
-  for (std::int64_t v = 0; v < vocab; ++v) err = std::max<double>(err, std::abs(first.f32()[v] - all.f32()[6 * vocab + v]));
+  for (std::int64_t v = 0; v < vocab; ++v)
+    err = std::max<double>(err, std::abs(first.f32()[v] - all.f32()[6 * vocab + v]));
   for (std::size_t i = 7; i < ref.prompt.size(); ++i) {
     const Tensor step = steps.append(std::span<const std::int64_t>(&ref.prompt[i], 1));
     for (std::int64_t v = 0; v < vocab; ++v) {
@@ -116,8 +117,8 @@ TEST(DecoderModel, SeededSamplingIsReproducible) {
   const Reference ref = read_reference(dir);
   const LanguageModel lm = LanguageModel::load(dir, {.threads = 1});
   Generator a(lm), b(lm);
-  const GenerateOptions o{.max_new_tokens = 24, .temperature = 1.5, .top_k = 40, .top_p = 0.95, .seed = 7,
-                          .ignore_eos = true};
+  const GenerateOptions o{
+      .max_new_tokens = 24, .temperature = 1.5, .top_k = 40, .top_p = 0.95, .seed = 7, .ignore_eos = true};
   const GenerationResult ra = a.generate(ref.prompt, o), rb = b.generate(ref.prompt, o);
   EXPECT_EQ(ra.ids, rb.ids);
   EXPECT_EQ(a.generate(ref.prompt, o).ids, ra.ids);  // the same Generator again
@@ -156,8 +157,7 @@ TEST(DecoderModel, ContextOverflowAndBadIdsAreClearErrors) {
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kResourceExhausted);
-    EXPECT_NE(std::string(e.what()).find("plus max_new_tokens 9 exceeds the context of 48 tokens"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("plus max_new_tokens 9 exceeds the context of 48 tokens"), std::string::npos)
         << e.what();
   }
   EXPECT_EQ(gen.generate(prompt, {.max_new_tokens = 8, .ignore_eos = true}).ids.size(), 8u);

@@ -57,13 +57,13 @@ TEST_F(ModelTools, GenerateJsonGivesTheReferenceGreedyIds) {
 
 TEST_F(ModelTools, GenerateStreamsIdsWithoutJson) {
   const nlohmann::json ref = reference("llama");
-  const test::ToolResult r = generate({(kFixtures / "llama").string(), "--ids",
-                                       ids_text(ref["prompt"].get<std::vector<std::int64_t>>()), "--max-new-tokens",
-                                       "4"});  // generation_config.json: do_sample false, so greedy
+  const test::ToolResult r =
+      generate({(kFixtures / "llama").string(), "--ids", ids_text(ref["prompt"].get<std::vector<std::int64_t>>()),
+                "--max-new-tokens", "4"});  // generation_config.json: do_sample false, so greedy
   ASSERT_EQ(r.status, 0) << r.err;
   const auto greedy = ref["greedy"].get<std::vector<std::int64_t>>();
-  EXPECT_EQ(r.out, std::to_string(greedy[0]) + " " + std::to_string(greedy[1]) + " " + std::to_string(greedy[2]) +
-                       " " + std::to_string(greedy[3]) + "\n");
+  EXPECT_EQ(r.out, std::to_string(greedy[0]) + " " + std::to_string(greedy[1]) + " " + std::to_string(greedy[2]) + " " +
+                       std::to_string(greedy[3]) + "\n");
   EXPECT_NE(r.err.find("quarks-generate: 4 tokens (max_new_tokens)"), std::string::npos) << r.err;
 }
 
@@ -114,9 +114,9 @@ TEST_F(ModelTools, RunWritesTheLogitsOfEveryPosition) {
   // Padding is refused, naming the row.
   tools::write_npy((tmp_ / "mask.npy").string(), Tensor::from_i64({1, 3}, std::vector<std::int64_t>{1, 1, 0}));
   tools::write_npy(ids.string(), Tensor::from_i64({1, 3}, std::vector<std::int64_t>{4, 5, 6}));
-  const test::ToolResult padded = run_model({(kFixtures / "qwen3").string(), "--input", "input_ids=" + ids.string(),
-                                             "--input", "attention_mask=" + (tmp_ / "mask.npy").string(),
-                                             "--output-dir", out.string()});
+  const test::ToolResult padded =
+      run_model({(kFixtures / "qwen3").string(), "--input", "input_ids=" + ids.string(), "--input",
+                 "attention_mask=" + (tmp_ / "mask.npy").string(), "--output-dir", out.string()});
   EXPECT_EQ(padded.status, 1);
   EXPECT_NE(padded.err.find("attention_mask has a 0 (row 0)"), std::string::npos) << padded.err;
 }

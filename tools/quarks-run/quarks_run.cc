@@ -263,8 +263,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "quarks-run: error: --print-graph takes an ONNX file, not a model directory\n");
         return kExitUsage;
       }
-      quarks::tools::run_model_dir(
-          {opt.model, opt.output_dir, input_args, opt.threads, opt.precision == "bf16"});
+      quarks::tools::run_model_dir({opt.model, opt.output_dir, input_args, opt.threads, opt.precision == "bf16"});
       return 0;
     }
     return run(opt, input_args);

@@ -44,8 +44,8 @@ void run_model_dir(const ModelDirRun& run) {
     } else if (name == "position_ids") {
       positions_file = ids_input(name, file);
     } else {
-      throw Error(ErrorCode::kNotFound, "input '" + name +
-                                            "': a model directory takes input_ids, attention_mask and position_ids");
+      throw Error(ErrorCode::kNotFound,
+                  "input '" + name + "': a model directory takes input_ids, attention_mask and position_ids");
     }
   }
   if (!ids_file) throw Error(ErrorCode::kNotFound, "input 'input_ids' is missing (--input input_ids=FILE.npy)");
