@@ -21,8 +21,8 @@ Tensor transposed(const Tensor& t) {
   for (std::int64_t r0 = 0; r0 < rows; r0 += kTile) {
     for (std::int64_t c0 = 0; c0 < cols; c0 += kTile) {
       const std::int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
-      for (std::int64_t r = r0; r < r1; ++r)
-        for (std::int64_t c = c0; c < c1; ++c) dst[c * rows + r] = src[r * cols + c];
+      for (std::int64_t c = c0; c < c1; ++c)  // rows of dst: contiguous writes, reads within the tile
+        for (std::int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
     }
   }
   return out;
