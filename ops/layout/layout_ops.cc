@@ -391,6 +391,14 @@ class GatherOp final : public CompiledOp {
     }
     axis_len_ = data[axis];
     count_ = indices_shape_.numel();
+    // A constant table (an embedding) is read only in the rows the indices pick.
+    const auto is_constant = [&](int i) {
+      return ctx.graph.values[ctx.node.inputs[static_cast<std::size_t>(i)]].kind == ValueKind::kConstant;
+    };
+    if (is_constant(0)) {
+      constant_bytes_ = static_cast<double>(outer_ * count_ * inner_) * static_cast<double>(elem_) +
+                        (is_constant(1) ? static_cast<double>(count_) * sizeof(std::int64_t) : 0.0);
+    }
     // The parts of the out-of-range message known now: "node 'g' (gather): index ... at idx[..] is out of
     // range [-5, 5) for axis 0 of 'data' [5,3]".
     where_ = GraphIR::where(ctx.node);
@@ -398,6 +406,8 @@ class GatherOp final : public CompiledOp {
     range_ = " is out of range [" + std::to_string(-axis_len_) + ", " + std::to_string(axis_len_) + ") for axis " +
              std::to_string(axis) + " of '" + input_name(ctx.node, ctx.graph, 0) + "' " + data.to_string();
   }
+
+  double constant_bytes() const override { return constant_bytes_; }
 
   void run(const OpIO& io) const override {
     const auto* indices = io.in_as<std::int64_t>(1);
@@ -424,6 +434,7 @@ class GatherOp final : public CompiledOp {
   Shape indices_shape_;
   std::size_t elem_;
   std::int64_t outer_ = 1, axis_len_ = 0, inner_ = 1, count_ = 0;
+  double constant_bytes_ = -1;
   std::string where_, indices_name_, range_;
 };
 

@@ -84,6 +84,21 @@ TEST(RunBytes, DenseWeightsCountAtTheirStoredPrecision) {
 // One decode step of the TinyLlama-shaped layer streams every weight once at its precision, the norms'
 // scales, and the cache's keys and values up to the current length; its activations (one token) are a
 // fraction of a percent on top.
+// An embedding lookup reads the rows its ids pick, not the table: a 1000 × 64 f32 table gathered at 3
+// ids reads 3 rows and the 3 ids and writes 3 rows.
+TEST(RunBytes, GatherFromAConstantTableReadsOnlyTheRowsItPicks) {
+  GraphBuilder g;
+  const Value ids = g.input("ids", {3}, DType::kI64);
+  g.output("rows", g.gather("embed", g.constant("table", Tensor(DType::kF32, Shape{1000, 64})), ids, 0));
+  const Model model = Ran::compile_at(g.build(), Precision::kF32);
+  Session session(model);
+  const Tensor id_values = Tensor::from_i64({3}, std::vector<std::int64_t>{7, 999, 0});
+  session.run({{"ids", id_values}});
+  double bytes = 0;
+  for (const PlanStep& step : session.plan_steps()) bytes += step.bytes;
+  EXPECT_DOUBLE_EQ(bytes, 3 * 64 * 4 + 3 * 8 + 3 * 64 * 4);
+}
+
 TEST(RunBytes, DecodeStreamsTheWeightsOnceAndTheCacheItHolds) {
   const double d = 2048, h = 32, hkv = 4, dim = 64, ffn = 5632;
   BlockSize size;
