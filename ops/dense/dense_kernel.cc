@@ -69,6 +69,8 @@ dense_detail::PackedTiledMatmul make_product(const DenseConfig& c, const float* 
   activation_fused = dense_detail::append_exact_post_op(c.activation, spec.post_ops);
   spec.ldd = c.n;
   spec.what = "dense kernel";
+  spec.cache = c.weights_cache;
+  spec.sources = {w};
   return dense_detail::PackedTiledMatmul(spec);
 }
 

@@ -2,6 +2,7 @@
 #include "ops/dense/gated_dense_kernel.hpp"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
@@ -64,7 +65,7 @@ Interleaved interleave(const dense_detail::TileGrid& grid, std::int64_t k, const
 constexpr std::int64_t kGemmMaxTileCols = 384;
 
 dense_detail::PackedTiledMatmul make_product(const GatedDenseConfig& c, const dense_detail::TileGrid& grid,
-                                             const Interleaved& weights) {
+                                             const Interleaved& weights, std::array<const float*, 4> sources) {
   dense_detail::PackedTiledMatmul::Spec spec;
   spec.grid = dense_detail::doubled_columns(grid);
   spec.k = c.k;
@@ -74,6 +75,8 @@ dense_detail::PackedTiledMatmul make_product(const GatedDenseConfig& c, const de
   spec.bias = weights.bias.empty() ? nullptr : weights.bias.data();
   spec.ldd = spec.grid.cols;  // blocks go to a per-task buffer [block_rows, 2·cols]
   spec.what = "gated dense kernel";
+  spec.cache = c.weights_cache;
+  spec.sources = sources;  // the interleaved copy is a temporary
   return dense_detail::PackedTiledMatmul(spec);
 }
 
@@ -101,7 +104,7 @@ struct GatedDenseKernel::Impl {
                                           : std::make_shared<const dense_detail::PackedWeights>(pack());
       pack_bytes = dense_detail::gemm_pack_bytes(c.k);
     } else {
-      product.emplace(make_product(c, out_grid, interleave(out_grid, c.k, w1, b1, w2, b2)));
+      product.emplace(make_product(c, out_grid, interleave(out_grid, c.k, w1, b1, w2, b2), {w1, b1, w2, b2}));
       pack_bytes = product->scratchpad_bytes();
     }
     src_buffer_bytes = config.bf16_weights ? align64(static_cast<std::size_t>(grid.block_rows * c.k) * 2) : 0;

@@ -325,10 +325,21 @@ std::shared_ptr<const PackedWeights> PackedWeightsCache::get(const Key& key,
   return entry;
 }
 
+std::shared_ptr<const PackedTiles> PackedWeightsCache::get_tiles(const TilesKey& key,
+                                                                 const std::function<PackedTiles()>& make) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  if (auto entry = tiles_[key].lock()) return entry;
+  std::erase_if(tiles_, [](const auto& e) { return e.second.expired(); });
+  auto entry = std::make_shared<const PackedTiles>(make());
+  tiles_[key] = entry;
+  return entry;
+}
+
 std::size_t PackedWeightsCache::live_entries() const {
   const std::lock_guard<std::mutex> lock(mutex_);
-  return static_cast<std::size_t>(
-      std::count_if(entries_.begin(), entries_.end(), [](const auto& e) { return !e.second.expired(); }));
+  const auto live = [](const auto& e) { return !e.second.expired(); };
+  return static_cast<std::size_t>(std::count_if(entries_.begin(), entries_.end(), live) +
+                                  std::count_if(tiles_.begin(), tiles_.end(), live));
 }
 
 std::size_t gemm_pack_bytes(std::int64_t k) noexcept {

@@ -21,6 +21,7 @@
 //     m = 16: 146 vs 122.
 #pragma once
 
+#include <array>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -28,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include <hwy/aligned_allocator.h>
 
@@ -87,12 +89,24 @@ class PackedWeightsCache {
   };
   /// The entry for `key`, or make() stored as it.
   std::shared_ptr<const PackedWeights> get(const Key& key, const std::function<PackedWeights()>& make);
+  /// The oneDNN path's weights (PackedTiledMatmul): W packed per N-tile in the layouts its primitives
+  /// chose, shared by every plan whose primitives chose the same ones — a model compiled for several
+  /// input shapes (a prompt, then one token at a time) keeps one packed copy, not one per plan.
+  struct TilesKey {
+    std::array<const float*, 4> sources{};  ///< the constants W was made from (Spec::sources)
+    std::int64_t k = 0, ldw = 0, n = 0, cols = 0;
+    bool bf16 = false;
+    std::string layouts;  ///< the packed memory descriptors' bytes (full and narrow N-tile)
+    auto operator<=>(const TilesKey&) const = default;
+  };
+  std::shared_ptr<const PackedTiles> get_tiles(const TilesKey& key, const std::function<PackedTiles()>& make);
   /// Entries some kernel still holds.
   std::size_t live_entries() const;
 
  private:
   mutable std::mutex mutex_;
   std::map<Key, std::weak_ptr<const PackedWeights>> entries_;
+  std::map<TilesKey, std::weak_ptr<const PackedTiles>> tiles_;
 };
 
 /// One product tile: c[rows, cols] = act(x[rows, k]·W_tile + bias).

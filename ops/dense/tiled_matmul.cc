@@ -1,6 +1,8 @@
 // Tiled prepacked product (see tiled_matmul.hpp).
 #include "ops/dense/tiled_matmul.hpp"
 
+#include "ops/dense/packed_gemm.hpp"
+
 #include <algorithm>
 #include <string>
 
@@ -69,7 +71,10 @@ PackedTiledMatmul::PackedTiledMatmul(const Spec& spec)
   const std::int64_t short_rows = g.m % g.block_rows;
   const std::int64_t narrow_cols = g.n % g.cols;
   // Full-row variants first: they fix each column width's packed weights layout (format_tag::any),
-  // which the short-row variants must then accept as is.
+  // which the short-row variants must then accept as is. (Fixing one layout for every row count, so
+  // that all plans could share one packed copy, made oneDNN 2.6 fall back to slow kernels: a
+  // Llama-3.2-1B-shape prefill of 8 tokens took 77 s instead of 0.2 s; so the layout stays oneDNN's
+  // choice per row count, and plans share a packed copy when their choices agree.)
   create_variant(spec, g.block_rows, g.cols, false, false);
   if (narrow_cols != 0) create_variant(spec, g.block_rows, narrow_cols, false, true);
   if (short_rows != 0) {
@@ -78,18 +83,36 @@ PackedTiledMatmul::PackedTiledMatmul(const Spec& spec)
   }
 
   // Pack each N-tile of W: a strided view of the user's row-major matrix reordered once.
-  const dnnl::engine& eng = cpu_engine();
-  dnnl::stream stream(eng);
-  weights_.reserve(static_cast<std::size_t>(g.n_tiles));
-  for (int j = 0; j < g.n_tiles; ++j) {
-    const std::int64_t col0 = j * g.cols;
-    const std::int64_t cols = std::min(g.cols, g.n - col0);
-    const memory::desc plain({k_, cols}, dt::f32, {spec.ldw, 1});
-    memory user(plain, eng, const_cast<float*>(spec.w + col0));
-    memory packed(packed_desc_[cols != g.cols], eng);
-    dnnl::reorder(user, packed).execute(stream, user, packed);
-    weights_.push_back(std::move(packed));
+  const auto pack = [&] {
+    const dnnl::engine& eng = cpu_engine();
+    dnnl::stream stream(eng);
+    PackedTiles packed;
+    packed.tiles.reserve(static_cast<std::size_t>(g.n_tiles));
+    for (int j = 0; j < g.n_tiles; ++j) {
+      const std::int64_t col0 = j * g.cols;
+      const std::int64_t cols = std::min(g.cols, g.n - col0);
+      const memory::desc plain({k_, cols}, dt::f32, {spec.ldw, 1});
+      memory user(plain, eng, const_cast<float*>(spec.w + col0));
+      const memory::desc& layout = packed_desc_[cols != g.cols];
+      const auto floats = static_cast<std::int64_t>((layout.get_size() + sizeof(float) - 1) / sizeof(float));
+      packed.storage.emplace_back(DType::kF32, Shape{std::max<std::int64_t>(floats, 1)});
+      memory tile(layout, eng, packed.storage.back().f32());
+      dnnl::reorder(user, tile).execute(stream, user, tile);
+      packed.tiles.push_back(std::move(tile));
+    }
+    stream.wait();
+    return packed;
+  };
+  if (spec.cache != nullptr && spec.sources[0] != nullptr) {
+    PackedWeightsCache::TilesKey key{spec.sources, k_, spec.ldw, g.n, g.cols, bf16_, {}};
+    for (const memory::desc& d : packed_desc_) {
+      key.layouts.append(reinterpret_cast<const char*>(&d.data), sizeof d.data);
+    }
+    weights_ = spec.cache->get_tiles(key, pack);
+  } else {
+    weights_ = std::make_shared<const PackedTiles>(pack());
   }
+  const dnnl::engine& eng = cpu_engine();
   if (spec.bias != nullptr) {
     bias_values_.assign(spec.bias, spec.bias + g.n);
     for (int j = 0; j < g.n_tiles; ++j) {
@@ -98,7 +121,6 @@ PackedTiledMatmul::PackedTiledMatmul(const Spec& spec)
       bias_.emplace_back(memory::desc({1, cols}, dt::f32, tag::ab), eng, bias_values_.data() + col0);
     }
   }
-  stream.wait();
 }
 
 void PackedTiledMatmul::create_variant(const Spec& spec, std::int64_t rows, std::int64_t cols, bool short_rows,
@@ -143,7 +165,7 @@ void PackedTiledMatmul::execute_block(int n_tile, std::int64_t rows, const void*
   const bool narrow = n_tile == grid_.n_tiles - 1 && grid_.n % grid_.cols != 0;
   const Variant& v = variant(rows != grid_.block_rows, narrow);
   const auto j = static_cast<std::size_t>(n_tile);
-  execute(v.primitive, {{DNNL_ARG_WEIGHTS, &weights_[j]}, {DNNL_ARG_BIAS, bias_.empty() ? nullptr : &bias_[j]}},
+  execute(v.primitive, {{DNNL_ARG_WEIGHTS, &weights_->tiles[j]}, {DNNL_ARG_BIAS, bias_.empty() ? nullptr : &bias_[j]}},
           {{DNNL_ARG_SRC, &v.src, src},
            {DNNL_ARG_DST, &v.dst, dst},
            {DNNL_ARG_SCRATCHPAD, v.has_scratchpad ? &v.scratchpad : nullptr, scratchpad}},

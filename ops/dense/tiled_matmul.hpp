@@ -7,13 +7,24 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "ops/dense/dnnl_support.hpp"
+#include "quarks/tensor.hpp"
 
 namespace quarks::ops::dense_detail {
+
+class PackedWeightsCache;
+
+/// W packed per N-tile in the layout a PackedTiledMatmul's primitives chose (format_tag::any), each
+/// tile a oneDNN memory over a buffer of `storage` (Tensor's allocation: huge pages for large ones).
+struct PackedTiles {
+  std::vector<Tensor> storage;
+  std::vector<dnnl::memory> tiles;
+};
 
 /// One unit of parallel work: rows [row0, row0 + rows) × columns [col0, col0 + cols) of the output.
 struct TileTask {
@@ -67,6 +78,11 @@ class PackedTiledMatmul {
     dnnl::post_ops post_ops;      ///< fused epilogue after the bias
     std::int64_t ldd = 0;         ///< row stride of the destination blocks are written into
     const char* what = "dense";   ///< kernel name for error messages
+    /// Shares the packed W with other products of the same weights and layouts (may be null: then
+    /// this product packs its own). `sources` name the constants W was made from, for the cache's key:
+    /// W itself, or the weights and biases an interleaved W was built from (w may be a temporary).
+    PackedWeightsCache* cache = nullptr;
+    std::array<const float*, 4> sources{};
   };
 
   explicit PackedTiledMatmul(const Spec& spec);
@@ -99,7 +115,7 @@ class PackedTiledMatmul {
   const char* what_;
   std::array<Variant, 4> variants_;
   std::array<dnnl::memory::desc, 2> packed_desc_;  // packed weights layout of a full / narrow N-tile
-  std::vector<dnnl::memory> weights_;              // prepacked, one per N-tile
+  std::shared_ptr<const PackedTiles> weights_;     // prepacked, one per N-tile
   std::vector<float> bias_values_;
   std::vector<dnnl::memory> bias_;  // views into bias_values_, one per N-tile
   std::size_t scratchpad_bytes_ = 0;

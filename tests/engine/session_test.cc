@@ -103,18 +103,31 @@ TEST(Session, DenseModelAllocatesNothingAfterTheFirstRunBesidesOneDnnArgumentMap
   for (long n : allocations_per_run(dense_model(), {{"x", {150, 64}}}, 2)) EXPECT_LE(n, packed ? 0 : 200);
 }
 
-TEST(Session, PlansForNewShapesShareThePackedWeights) {
-  // dense_model has two weighted products after fusion (gated dense up/gate, dense down): on CPUs where
-  // they run the packed GEMM, every plan uses the same two packed copies.
-  const Model model = compile(dense_model(), CompileOptions{.threads = 2});
+// dense_model has two weighted products after fusion (gated dense up/gate, dense down): every plan uses
+// the same two packed copies, whether they run the packed GEMM or oneDNN (whose per-N-tile layouts are
+// the same at these row counts), in f32 and in bf16.
+void expect_plans_share_packed_weights(Precision precision) {
+  const Model model = compile(dense_model(), CompileOptions{.threads = 2, .precision = precision});
   Session session(model);
-  for (std::int64_t rows : {150, 7, 300}) {
+  for (std::int64_t rows : {150, 7, 300, 1}) {
     const Tensor x = random_tensor({rows, 64}, 4);
     const Tensor y = session.run({{"x", x}}).at("y");
     EXPECT_EQ(std::memcmp(y.data(), Session(model).run({{"x", x}}).at("y").data(), y.bytes()), 0) << rows;
   }
-  EXPECT_EQ(model.impl().plan_count(), 3u);
-  EXPECT_EQ(model.impl().packed_weight_sets(), ops::dense_detail::prefer_packed_gemm() ? 2u : 0u);
+  EXPECT_EQ(model.impl().plan_count(), 4u);
+  EXPECT_EQ(model.impl().packed_weight_sets(), 2u);
+}
+
+TEST(Session, PlansForNewShapesShareThePackedWeights) { expect_plans_share_packed_weights(Precision::kF32); }
+
+TEST(Session, PlansForNewShapesShareThePackedBf16Weights) {
+  try {
+    (void)compile(dense_model(), CompileOptions{.threads = 1, .precision = Precision::kBF16});
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kUnsupported) throw;
+    GTEST_SKIP() << "no bf16 matmuls on this CPU (oneDNN 2.6 needs AVX-512): " << e.what();
+  }
+  expect_plans_share_packed_weights(Precision::kBF16);
 }
 
 TEST(Session, ModelKeepsAtMostMaxPlansDroppingTheLeastRecentlyLookedUp) {
