@@ -6,6 +6,7 @@
 //   quarks-bench --block encoder --seq 384 --profile
 //   quarks-bench --block decoder --mode decode --seq 1024
 //   quarks-bench --model encoder.onnx [--input NAME=FILE.npy ...] [--dim NAME=VALUE ...] --threads 1,2
+//   quarks-bench --model MODEL_DIR [--prompt-tokens 512] [--gen-tokens 128]   (a Hugging Face decoder LM)
 //   quarks-bench --machine            (measure this machine's peaks into ~/.cache/quarks/machine.json)
 //
 // Exit status: 0 success, 1 a problem with the block, model, inputs or run (one line on stderr), 2 a
@@ -13,7 +14,8 @@
 //
 // This file is the command line; the jobs are in tools/bench/: blocks.cc (the built-in blocks),
 // onnx_model.cc (an ONNX model and its inputs), machine.cc (the machine's peaks, the roofline),
-// measure.cc (timing a workload) and report.cc (table, Markdown, CSV, JSON).
+// measure.cc (timing a workload) and report.cc (table, Markdown, CSV, JSON); lm_bench.cc and
+// lm_report.cc time and report a Hugging Face decoder directory (ppN / tgN).
 #include <sched.h>
 
 #include <algorithm>
@@ -21,6 +23,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -31,6 +34,7 @@
 
 #include "quarks/quarks.hpp"
 #include "tools/bench/blocks.hpp"
+#include "tools/bench/lm_bench.hpp"
 #include "tools/bench/machine.hpp"
 #include "tools/bench/measure.hpp"
 #include "tools/bench/onnx_model.hpp"
@@ -55,6 +59,16 @@ constexpr const char* kFooter = R"(ONNX models (--model):
   with every shape fixed. GFLOP/s counts the dense, matmul and attention products of the plan after
   fusion (2 per multiply-add; elementwise work, norms and softmax are not counted). rows/s counts, per
   run, the product of the first input's dims except the last (e.g. batch x seq for [batch, seq, d]).
+
+Model directories (--model DIR with config.json and *.safetensors): a Hugging Face decoder LM, timed as
+llama-bench does. Each precision and thread count loads the model, then ppN runs a prompt of
+--prompt-tokens random ids into empty KV caches and tgN generates --gen-tokens tokens one run at a
+time from empty caches (logits of the last token only; no sampling); each test is repeated --iters
+times (default 5 here) after --warmup (default 1 here) untimed ones, and t/s is the median. MB/token
+and the limit come from the plan (weights as stored, the KV rows read and written; tg: the mean over
+the context lengths it runs at): the tokens/s of those flops at peak or those bytes at the measured
+bandwidth, whichever binds. The header line gives the weight files' size, the load time, load plus
+the first run of a 1-token prompt, and the peak resident set; RSS MB is the resident set after a test.
 
 Timing: each configuration compiles the model, runs it once (allocating the output buffers) plus
 --warmup times, then times at least --iters runs of Session::run into those buffers, and keeps going
@@ -145,8 +159,18 @@ int main(int argc, char** argv) {
   quarks::bench::BlockSize size;
   app.add_flag("--list-blocks", list, "print the built-in blocks, one per line, name first");
   auto* block_opt = app.add_option("--block", block_name, "built-in block to run (see --list-blocks)");
-  auto* model_opt =
-      app.add_option("--model", model_path, "ONNX model file to run instead of a block")->excludes(block_opt);
+  auto* model_opt = app.add_option("--model", model_path,
+                                   "ONNX model file, or a Hugging Face decoder directory, to run instead of a block")
+                        ->excludes(block_opt);
+  quarks::bench::LmSettings lm_settings;
+  app.add_option("--prompt-tokens", lm_settings.prompt_tokens,
+                 "with --model DIR: prompt tokens of the pp test (512; 0 = none)")
+      ->check(CLI::NonNegativeNumber)
+      ->needs(model_opt);
+  app.add_option("--gen-tokens", lm_settings.gen_tokens,
+                 "with --model DIR: generated tokens of the tg test (128; 0 = none)")
+      ->check(CLI::NonNegativeNumber)
+      ->needs(model_opt);
   app.add_option("-i,--input", input_args, "with --model: a graph input and its .npy file, NAME=FILE.npy (repeat)")
       ->allow_extra_args(false)
       ->needs(model_opt)
@@ -219,6 +243,21 @@ int main(int argc, char** argv) {
     }
   }
 
+  const bool model_dir = !model_path.empty() && std::filesystem::is_directory(model_path);
+  if (model_dir) {
+    for (const char* opt : {"--input", "--dim", "--profile", "--min-time"}) {
+      if (app.count(opt) > 0) return usage_error(std::string(opt) + " does not apply to a model directory");
+    }
+    if (lm_settings.prompt_tokens == 0 && lm_settings.gen_tokens == 0)
+      return usage_error("--prompt-tokens 0 and --gen-tokens 0 leave nothing to run");
+    lm_settings.repetitions = app.count("--iters") > 0 ? settings.iters : 5;
+    lm_settings.warmup = app.count("--warmup") > 0 ? settings.warmup : 1;
+  } else {
+    for (const char* opt : {"--prompt-tokens", "--gen-tokens"}) {
+      if (app.count(opt) > 0) return usage_error(std::string(opt) + " needs --model to be a model directory");
+    }
+  }
+
   // Before any Session: TBB's worker threads inherit the mask.
   if (!affinity.empty()) {
     const std::optional<std::vector<int>> cpus = parse_cpu_list(affinity);
@@ -266,6 +305,21 @@ int main(int argc, char** argv) {
       }
     }
     settings.machine = peaks ? &*peaks : nullptr;
+    if (model_dir) {
+      lm_settings.machine = settings.machine;
+      const quarks::bench::LmReport report =
+          quarks::bench::bench_language_model(model_path, threads, precisions, lm_settings);
+      for (const quarks::bench::LmResult& r : report.results) {
+        if (r.others_cpu > 0.1) {
+          std::fprintf(stderr,
+                       "quarks-bench: warning: other processes used %.2f CPUs during %s at threads %d %s; the "
+                       "timings may be disturbed\n",
+                       r.others_cpu, r.test.c_str(), r.threads, r.precision.c_str());
+        }
+      }
+      quarks::bench::print_lm_report(report, lm_settings, format);
+      return 0;
+    }
 
     Workload w;
     if (!block_name.empty()) {

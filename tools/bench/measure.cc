@@ -17,19 +17,11 @@
 #include <fmt/format.h>
 
 namespace quarks::bench {
-namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t kMaxRuns = 200000;  // --min-time stops here whatever the time
-
 // CPU time of the whole machine (busy jiffies in /proc/stat) and of this process (/proc/self/stat), to
 // tell how much of the machine other processes used over an interval.
-struct CpuSample {
-  double busy = 0, self = 0;  // clock ticks
-  Clock::time_point when = Clock::now();
-};
-
 CpuSample cpu_sample() {
   CpuSample s;
   std::ifstream stat("/proc/stat");
@@ -62,6 +54,10 @@ double others_cpu_since(const CpuSample& start) {
   if (wall_ticks <= 0) return 0;
   return std::max(0.0, (end.busy - start.busy) - (end.self - start.self)) / wall_ticks;
 }
+
+namespace {
+
+constexpr std::size_t kMaxRuns = 200000;  // --min-time stops here whatever the time
 
 // "\r"-updated progress on stderr, only when stderr is a terminal and the run has gone on for 2 s.
 class Progress {

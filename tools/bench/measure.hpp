@@ -3,6 +3,7 @@
 // --profile the median time of every plan step against the machine's roofline.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -57,6 +58,16 @@ struct RunResult {
   double steps_mean_sum_ms = 0;   // sum of the steps' means: the run's mean less what no step covers
   double unaccounted_ms() const { return stats.mean_ms - steps_mean_sum_ms; }
 };
+
+/// CPU time of the whole machine (busy jiffies in /proc/stat) and of this process, to tell how much of
+/// the machine other processes used over an interval.
+struct CpuSample {
+  double busy = 0, self = 0;  // clock ticks
+  std::chrono::steady_clock::time_point when = std::chrono::steady_clock::now();
+};
+CpuSample cpu_sample();
+/// CPUs' worth of time (0.25 = a quarter of one core) that other processes used since `start`.
+double others_cpu_since(const CpuSample& start);
 
 /// Times `w` at `threads` threads and `precision` as `s` says.
 RunResult measure(const Workload& w, int threads, quarks::Precision precision, const Settings& s);
