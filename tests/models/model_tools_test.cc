@@ -37,7 +37,48 @@ class ModelTools : public test::ToolTest {
  protected:
   test::ToolResult generate(const std::vector<std::string>& args) const { return run_tool(QUARKS_GENERATE_EXE, args); }
   test::ToolResult run_model(const std::vector<std::string>& args) const { return run_tool(QUARKS_RUN_EXE, args); }
+  test::ToolResult bench(const std::vector<std::string>& args) const { return run_tool(QUARKS_BENCH_EXE, args); }
 };
+
+// quarks-bench --model DIR: pp and tg rows, their bytes from the plan against the checkpoint's size (an
+// f32 checkpoint whose every weight a token reads once; the embedding table is read as the tied LM
+// head, the activations and the 2-layer KV cache add little), and the roofline against a made-up
+// machine: memory-bound decode at 12 GB/s.
+TEST_F(ModelTools, BenchModelDirectoryReportsPromptAndGenerationRows) {
+  const fs::path machine = tmp_ / "machine.json";
+  std::ofstream(machine) << R"({"cpu": "made up", "threads": 2, "l2_bytes": 1, "l3_bytes": 1048576,
+      "f32_gflops_1": 40, "f32_gflops_n": 70, "bf16_gflops_1": "unsupported", "bf16_gflops_n": "unsupported",
+      "mem_gbps_1": 8, "mem_gbps_n": 12, "l2_gbps_1": 100, "l2_gbps_n": 200, "measured_at": "2026-01-01T00:00:00Z"})";
+  const fs::path dir = kFixtures / "qwen2";
+  const test::ToolResult r = bench({"--model", dir.string(), "--prompt-tokens", "8", "--gen-tokens", "4", "--iters",
+                                    "2", "--threads", "2", "--format", "json", "--machine-file", machine.string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["architecture"], "Qwen2ForCausalLM");
+  const double file_bytes = static_cast<double>(fs::file_size(dir / "model.safetensors"));
+  EXPECT_EQ(j["weight_file_bytes"].get<double>(), file_bytes);
+  ASSERT_EQ(j["runs"].size(), 2u);
+  const nlohmann::json& pp = j["runs"][0];
+  const nlohmann::json& tg = j["runs"][1];
+  EXPECT_EQ(pp["test"], "pp8");
+  EXPECT_EQ(tg["test"], "tg4");
+  for (const nlohmann::json& run : {pp, tg}) {
+    EXPECT_EQ(run["samples_ms"].size(), 2u);
+    EXPECT_GT(run["tokens_per_s"].get<double>(), 0.0);
+    EXPECT_GT(run["limit_tokens_per_s"].get<double>(), 0.0);
+  }
+  EXPECT_EQ(tg["limit"], "memory");
+  const double tg_bytes = tg["bytes_per_token"].get<double>();
+  EXPECT_GT(tg_bytes, 0.9 * file_bytes);
+  EXPECT_LT(tg_bytes, 1.3 * file_bytes);
+  EXPECT_NEAR(tg["limit_tokens_per_s"].get<double>(), 12e9 / tg_bytes, 1e-6 * 12e9 / tg_bytes);
+  EXPECT_LT(pp["bytes_per_token"].get<double>(), tg_bytes / 4);  // a prompt reads the weights once for 8 tokens
+
+  EXPECT_EQ(bench({"--model", dir.string(), "--profile"}).status, 2);
+  const test::ToolResult zero = bench({"--model", dir.string(), "--prompt-tokens", "0", "--gen-tokens", "0"});
+  EXPECT_EQ(zero.status, 2);
+  EXPECT_NE(zero.err.find("leave nothing to run"), std::string::npos) << zero.err;
+}
 
 TEST_F(ModelTools, GenerateJsonGivesTheReferenceGreedyIds) {
   for (const std::string model : {"llama", "gpt2"}) {
