@@ -32,6 +32,11 @@ void fuzz_npy_file(std::span<const std::byte> bytes, FuzzStats* stats = nullptr)
 /// refuses. Aborts if an invariant fails.
 void fuzz_safetensors_bytes(std::span<const std::byte> bytes, FuzzStats* stats = nullptr);
 
+/// parse_decoder_config of `bytes` as a config.json. Every Error must start with "fuzz/config.json"; a
+/// config that parses must describe a buildable decoder (positive sizes, grouped heads, an even head
+/// dim, finite positive constants and rotary frequencies). Aborts if an invariant fails.
+void fuzz_hf_config_text(std::span<const std::byte> bytes, FuzzStats* stats = nullptr);
+
 /// Decodes `bytes` into a sequence of GraphBuilder calls (inputs with fixed or symbolic dims,
 /// constants, ops with attributes, outputs), builds and compiles the graph (threads = 1, arena and
 /// state capped) and, if it compiles and its inputs are small, runs it on inputs filled from the bytes.

@@ -63,6 +63,7 @@ const Body kOnnx = [](std::span<const std::byte> b, FuzzStats* s) { fuzz_onnx_mo
 const Body kNpy = [](std::span<const std::byte> b, FuzzStats* s) { fuzz_npy_file(b, s); };
 const Body kGraph = [](std::span<const std::byte> b, FuzzStats* s) { fuzz_graph_build(b, s); };
 const Body kSafetensors = [](std::span<const std::byte> b, FuzzStats* s) { fuzz_safetensors_bytes(b, s); };
+const Body kHfConfig = [](std::span<const std::byte> b, FuzzStats* s) { fuzz_hf_config_text(b, s); };
 
 // The seed corpora must reach the deep stages (compile and run), or fuzzing starts from the surface.
 TEST(FuzzInputs, OnnxLoaderCorpusLoadsCompilesAndRuns) {
@@ -87,6 +88,12 @@ TEST(FuzzInputs, SafetensorsCorpusParsesAndConverts) {
   const FuzzStats s = replay("corpus/safetensors", kSafetensors);
   EXPECT_GE(s.cases, 6);
   EXPECT_GE(s.compiled, s.cases / 2);
+}
+
+TEST(FuzzInputs, HfConfigCorpusParses) {
+  const FuzzStats s = replay("corpus/hf_config", kHfConfig);
+  EXPECT_GE(s.cases, 14);
+  EXPECT_GE(s.loaded, 7);  // the seven fixtures' configs
 }
 
 // Each input that once crashed a target or let another exception escape.
