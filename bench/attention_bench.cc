@@ -1,7 +1,7 @@
 // Attention microbenchmarks: the fused attention op against the unfused quarks graph
 // softmax(Q·Kᵀ·scale)·V (matmul, mul by the scale, softmax, matmul), both compiled as Models and run
 // through a Session into caller buffers — BERT-base's attention core: batch 1, 12 heads, head_dim 64 —
-// plus the kernel alone over tile sizes, long sequences and decode steps. Reports GFLOP/s
+// plus the kernel alone over tile sizes, long sequences, sliding windows and decode steps. Reports GFLOP/s
 // (4·B·H·Sq·Sk·D per run, halved for causal).
 //
 //   attention_bench --benchmark_filter='Model' --benchmark_repetitions=5 --benchmark_enable_random_interleaving
@@ -88,30 +88,63 @@ void BM_UnfusedModel(benchmark::State& state) {
   set_flops(state, kHeads, seq, seq, false);
 }
 
-// Args: seq, threads, q_tile, k_block, causal. The kernel alone, for choosing the tile sizes.
-void BM_KernelTiles(benchmark::State& state) {
-  const std::int64_t seq = state.range(0);
-  quarks::ops::AttentionConfig c;
-  c.q_heads = c.kv_heads = kHeads;
-  c.q_len = c.kv_len = seq;
-  c.head_dim = kHeadDim;
-  c.q = c.k = c.v = c.out = {kHeads * seq * kHeadDim, seq * kHeadDim, kHeadDim};
-  c.scale = 0.125f;
-  c.max_threads = static_cast<int>(state.range(1));
-  c.q_tile = state.range(2);
-  c.k_block = state.range(3);
-  c.causal = state.range(4) != 0;
-  const auto q = random_values(static_cast<std::size_t>(kHeads * seq * kHeadDim), 1);
-  const auto k = random_values(q.size(), 2), v = random_values(q.size(), 3);
-  std::vector<float> y(q.size());
+// The kernel alone in an arena of c.max_threads on q, k, v into y; returns its key chunks.
+std::int64_t time_kernel(benchmark::State& state, const quarks::ops::AttentionConfig& c, const std::vector<float>& q,
+                         const std::vector<float>& k, const std::vector<float>& v, std::vector<float>& y) {
+  std::int64_t chunks = 0;
   tbb::task_arena arena(c.max_threads);
   arena.execute([&] {
     const quarks::ops::AttentionKernel kernel(c);
     std::vector<float> scratch(kernel.scratch_bytes() / sizeof(float) + 16);
     auto* aligned = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(scratch.data()) + 63) / 64 * 64);
     for (auto _ : state) kernel.run(q.data(), k.data(), v.data(), nullptr, nullptr, y.data(), aligned);
+    chunks = kernel.kv_chunks();
   });
-  set_flops(state, kHeads, seq, seq, c.causal);
+  return chunks;
+}
+
+// Self-attention of kHeads heads over seq positions, [1, H, S, D], on random q, k, v.
+struct Prefill {
+  quarks::ops::AttentionConfig c;
+  std::vector<float> q, k, v, y;
+  Prefill(std::int64_t seq, std::int64_t threads) {
+    c.q_heads = c.kv_heads = kHeads;
+    c.q_len = c.kv_len = seq;
+    c.head_dim = kHeadDim;
+    c.q = c.k = c.v = c.out = {kHeads * seq * kHeadDim, seq * kHeadDim, kHeadDim};
+    c.scale = 0.125f;
+    c.max_threads = static_cast<int>(threads);
+    q = random_values(static_cast<std::size_t>(kHeads * seq * kHeadDim), 1);
+    k = random_values(q.size(), 2);
+    v = random_values(q.size(), 3);
+    y.resize(q.size());
+  }
+};
+
+// Args: seq, threads, q_tile, k_block, causal. The kernel alone, for choosing the tile sizes.
+void BM_KernelTiles(benchmark::State& state) {
+  const std::int64_t seq = state.range(0);
+  Prefill p(seq, state.range(1));
+  p.c.q_tile = state.range(2);
+  p.c.k_block = state.range(3);
+  p.c.causal = state.range(4) != 0;
+  time_kernel(state, p.c, p.q, p.k, p.v, p.y);
+  set_flops(state, kHeads, seq, seq, p.c.causal);
+}
+
+// Args: seq, threads, window (0: plain causal). Causal prefill (Sq = Sk = seq) with a sliding window:
+// the time should fall with the window (tiles visit only their band's key blocks). GFLOP/s count the
+// keys each query sees: min(i + 1, window) for query i.
+void BM_Window(benchmark::State& state) {
+  const std::int64_t seq = state.range(0), window = state.range(2);
+  Prefill p(seq, state.range(1));
+  p.c.causal = true;
+  p.c.window = window;
+  time_kernel(state, p.c, p.q, p.k, p.v, p.y);
+  double keys = 0;
+  for (std::int64_t i = 0; i < seq; ++i) keys += static_cast<double>(window > 0 ? std::min(i + 1, window) : i + 1);
+  state.counters["GFLOP/s"] = benchmark::Counter(4e-9 * static_cast<double>(kHeads * kHeadDim) * keys,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // Args: kv_len, threads, heads. One decode step (Sq = 1) over a KV cache: the key split spreads a few
@@ -132,14 +165,7 @@ void BM_Decode(benchmark::State& state) {
   const auto k = random_values(static_cast<std::size_t>(heads * kv_len * kHeadDim), 2);
   const auto v = random_values(k.size(), 3);
   std::vector<float> y(q.size());
-  tbb::task_arena arena(c.max_threads);
-  arena.execute([&] {
-    const quarks::ops::AttentionKernel kernel(c);
-    std::vector<float> scratch(kernel.scratch_bytes() / sizeof(float) + 16);
-    auto* aligned = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(scratch.data()) + 63) / 64 * 64);
-    for (auto _ : state) kernel.run(q.data(), k.data(), v.data(), nullptr, nullptr, y.data(), aligned);
-    state.counters["chunks"] = static_cast<double>(kernel.kv_chunks());
-  });
+  state.counters["chunks"] = static_cast<double>(time_kernel(state, c, q, k, v, y));
   set_flops(state, heads, 1, kv_len, false);
   state.counters["GB/s"] = benchmark::Counter(2.0 * static_cast<double>(k.size()) * sizeof(float) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
@@ -264,6 +290,11 @@ BENCHMARK(BM_KernelTiles)
     ->ArgsProduct({{128, 512}, {1}, {16, 32, 64}, {64, 128}, {1}})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Window)
+    ->ArgNames({"seq", "threads", "window"})
+    ->ArgsProduct({{4096}, {1, 2}, {0, 256, 1024}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Decode)
     ->ArgNames({"kv_len", "threads", "heads"})
     ->ArgsProduct({{4096}, {1, 2}, {1, 12}})

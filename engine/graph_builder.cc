@@ -104,6 +104,7 @@ detail::AttentionAttrs attention_attrs(const AttentionOptions& options, bool pac
   a.has_mask = has_mask;
   a.has_key_lengths = has_key_lengths;
   a.causal_from_key_lengths = options.causal_from_key_lengths;
+  a.window = options.window;
   return a;
 }
 

@@ -48,12 +48,13 @@ double node_flops(const Node& n, const Plan& p, const GraphIR& g, std::span<cons
       // Q·Kᵀ and P·V: 2·Sk multiply-adds per output element (q and v share the head dim). k is
       // [B,Hkv,Sk,D] or [B,Sk,Hkv·D], or inside the packed qkv [B,S,(Hq+2·Hkv)·D]: Sk is the second dim
       // from the end in every layout. With a KV cache, k is the whole cache: Sk is the rows the run
-      // sees, not the capacity.
+      // sees, not the capacity. The keys causal hides are counted too; a window caps them at `window`.
       const bool packed = n.attr<AttentionAttrs>().packed_qkv;
       const ValueId k = n.inputs[packed ? 0 : 1];
       const StateRef& st = g.values[k].state;
       const double sk = st.valid() ? cache_rows(g, p, lengths, st.cache) : dim_from_end(in(packed ? 0 : 1), 2);
-      return 4 * sk * out;
+      const std::int64_t window = n.attr<AttentionAttrs>().window;
+      return 4 * (window > 0 ? std::min(sk, static_cast<double>(window)) : sk) * out;
     }
     default: return 0;
   }

@@ -217,6 +217,9 @@ class DecoderBuilder {
     attn.causal_from_key_lengths = true;  // query i is at position past + i and sees keys 0 .. past + i
     attn.num_heads = heads;
     attn.num_kv_heads = kv_heads;
+    // Mistral's sliding window (Hugging Face: causal and kv_idx > q_idx - sliding_window): at most
+    // sliding_window keys, its own included. The cache still holds the whole context.
+    attn.window = c_.sliding_window;
     const Value context = b_.attention(p + "attn", q, kv.keys, kv.values, std::nullopt, kv.key_lengths, attn);
     const Value attn_out =
         gpt2 ? b_.dense(p + "o_proj", context, b_.constant(p + "o_proj.w", w_.conv1d(hf("attn.c_proj.weight"), d, d)),
@@ -265,13 +268,6 @@ Graph build_decoder_graph(const DecoderConfig& config, const Checkpoint& weights
     throw Error(ErrorCode::kInvalidArgument, "max_context " + std::to_string(max_context) + " exceeds the " +
                                                  std::to_string(config.max_position_embeddings) +
                                                  " learned positions of this " + config.architecture);
-  }
-  if (config.sliding_window > 0 && max_context > config.sliding_window) {
-    throw Error(ErrorCode::kUnsupported,
-                "max_context " + std::to_string(max_context) + " exceeds the model's sliding_window " +
-                    std::to_string(config.sliding_window) +
-                    ": quarks does not run banded attention yet, so the context is limited to the window (where "
-                    "full causal attention is exact)");
   }
   return DecoderBuilder(config, weights, max_context).build();
 }

@@ -26,8 +26,9 @@ inline constexpr const char* kPositionIds = "position_ids";
 inline constexpr const char* kLogitPositions = "logit_positions";
 inline constexpr const char* kLogits = "logits";
 
-/// Builds the graph. Throws Error naming the checkpoint tensor that is missing or has the wrong shape,
-/// and Error(kUnsupported) for a context beyond a sliding window (banded attention is not implemented).
+/// Builds the graph. Throws Error naming the checkpoint tensor that is missing or has the wrong shape.
+/// A sliding window (Mistral) becomes the window of every layer's attention; the KV caches hold the
+/// whole max_context.
 Graph build_decoder_graph(const DecoderConfig& config, const Checkpoint& weights, std::int64_t max_context);
 
 }  // namespace quarks::models

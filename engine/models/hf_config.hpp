@@ -58,7 +58,8 @@ struct DecoderConfig {
   Activation activation = Activation::silu();
   bool embed_scale = false;  ///< the embeddings are multiplied by √d (Gemma)
   bool tie_word_embeddings = false;
-  /// Mistral's sliding window: query i sees keys j with i − W < j ≤ i. 0: none.
+  /// Mistral's sliding window: query i sees keys j with i − W < j ≤ i (the attention window of every
+  /// layer). 0: none (config.json's sliding_window absent or null).
   std::int64_t sliding_window = 0;
   /// Tokens that end generation (config.json's eos_token_id, overridden by generation_config.json's).
   std::vector<std::int64_t> eos_token_ids;

@@ -34,10 +34,7 @@ LanguageModel LanguageModel::load(const std::filesystem::path& model_dir, const 
     throw Error(ErrorCode::kInvalidArgument, "max_context " + std::to_string(options.max_context) + " is < 0");
   }
   std::int64_t context = options.max_context;
-  if (context == 0) {
-    context = std::min<std::int64_t>(c.max_position_embeddings, 4096);
-    if (c.sliding_window > 0) context = std::min(context, c.sliding_window);
-  }
+  if (context == 0) context = std::min<std::int64_t>(c.max_position_embeddings, 4096);
   impl->max_context = context;
   Graph graph;
   {

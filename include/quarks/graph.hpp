@@ -78,6 +78,12 @@ struct AttentionOptions {
   /// (GraphBuilder::kv_cache_append) whose first key_lengths[b] rows are valid: the run's Sq queries are
   /// the last Sq positions. Keys past key_lengths[b] cost nothing.
   bool causal_from_key_lengths = false;
+  /// Sliding-window (banded) causal attention, needs causal: a query at absolute position i (its causal
+  /// diagonal) sees keys j with i - window < j <= i, i.e. at most `window` keys including its own, as
+  /// Hugging Face's sliding_window_causal_mask_function (causal and kv_idx > q_idx - sliding_window,
+  /// Mistral's sliding_window). Key blocks outside the band are skipped: a query costs O(window), not
+  /// O(Sk). 0 = no window; otherwise >= 1.
+  std::int64_t window = 0;
 };
 
 /// How the heads of a [.., H·D] activation are laid out.

@@ -9,7 +9,7 @@
 //                                             [](std::int64_t token) { return true; });  // false stops
 //
 // Architectures: LlamaForCausalLM (GQA, rope_theta, rope_scaling "llama3", attention_bias, mlp_bias,
-// head_dim, tied embeddings), MistralForCausalLM (context up to its sliding_window), Qwen2ForCausalLM
+// head_dim, tied embeddings), MistralForCausalLM (sliding_window as banded attention), Qwen2ForCausalLM
 // (q/k/v biases), Qwen3ForCausalLM (per-head q/k RMSNorm), GemmaForCausalLM (√d embeddings, 1 + w
 // RMSNorm, GeGLU) and GPT2LMHeadModel (learned positions, LayerNorm, Conv1D weights). Anything else,
 // or a config field that changes the maths in a way quarks does not implement, is an Error naming the

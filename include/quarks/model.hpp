@@ -113,7 +113,8 @@ struct PlanNodeInfo {
   /// Floating-point operations of one run, 2 per multiply-add, products only: dense and synaptic_gate
   /// 2·M·K·N, gated_dense twice that, matmul 2·(output elements)·K, attention 2·Sk·(elements of q +
   /// elements of the output), i.e. Q·Kᵀ and P·V in full, also when causal (Sk: the keys the run
-  /// sees, for a KV cache its length after the append). 0 for every other op.
+  /// sees, for a KV cache its length after the append; with a window, at most the window). 0 for
+  /// every other op.
   double flops = 0;
   /// Bytes the node reads and writes, each tensor counted once whatever the kernel re-reads:
   /// constants as the op stores them (dense weights in bf16 count 2 bytes each under

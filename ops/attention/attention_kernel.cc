@@ -45,6 +45,8 @@ void validate(const AttentionConfig& c) {
   if (c.causal_from_key_lengths && !(c.causal && c.has_key_lengths)) {
     invalid(c, "causal_from_key_lengths needs causal and key lengths");
   }
+  if (c.window < 0) invalid(c, "window must be >= 1 (0 = no window)");
+  if (c.window > 0 && !c.causal) invalid(c, "window needs causal");
 }
 
 }  // namespace
@@ -68,7 +70,9 @@ AttentionKernel::AttentionKernel(const AttentionConfig& config) : config_(config
   } else if (q_tiles_ == 1 && c.q_len <= kSplitMaxQueries && c.max_threads > 1 && row_tasks_ > 0 &&
              row_tasks_ < 2 * c.max_threads) {
     // Two tasks per thread, as the dense kernels do, when the keys are long enough to share.
-    chunks_ = std::max<std::int64_t>(1, std::min(ceil_div(2 * c.max_threads, row_tasks_), c.kv_len / kMinChunkKeys));
+    // With a window a task sees at most window + q_tile - 1 keys.
+    const std::int64_t keys = c.window > 0 ? std::min(c.kv_len, c.window + q_tile_ - 1) : c.kv_len;
+    chunks_ = std::max<std::int64_t>(1, std::min(ceil_div(2 * c.max_threads, row_tasks_), keys / kMinChunkKeys));
   }
   chunk_keys_ = std::max<std::int64_t>(1, ceil_div(c.kv_len, chunks_));
   tasks_ = row_tasks_ * chunks_;
@@ -136,17 +140,25 @@ void AttentionKernel::run_task(std::int64_t task, const float* q, const float* k
     t.mask_col = ms[3];
   }
   const std::int64_t key_end = c.has_key_lengths ? key_lengths[b] : c.kv_len;
-  std::int64_t chunk_keys = chunk_keys_;
-  if (chunks_ > 1 && c.has_key_lengths) {
-    // Divide the valid keys, not the capacity: a cache of 4096 rows holding 1000 spreads those 1000. An
-    // automatic split keeps chunks of at least kMinChunkKeys (the chunks past the last are empty).
-    const std::int64_t n = c.kv_chunks > 0 ? chunks_ : std::clamp<std::int64_t>(key_end / kMinChunkKeys, 1, chunks_);
-    chunk_keys = std::max<std::int64_t>(1, ceil_div(key_end, n));
-  }
-  t.key_begin = std::min(key_end, chunk * chunk_keys);
-  t.key_end = std::min(key_end, t.key_begin + chunk_keys);
   const std::int64_t causal_end = c.causal_from_key_lengths ? key_end : c.kv_len;
   t.causal_first = c.causal ? i0 + (causal_end - c.q_len) : kNoCausalLimit;
+  // With a window, the tile's keys start at its first row's band (row i's band: band_first + i on).
+  std::int64_t first_key = 0;
+  if (c.window > 0) {
+    t.band_first = t.causal_first - c.window + 1;
+    first_key = std::clamp<std::int64_t>(t.band_first, 0, key_end);
+  }
+  std::int64_t chunk_keys = chunk_keys_;
+  if (chunks_ > 1 && (c.has_key_lengths || c.window > 0)) {
+    // Divide the valid keys (of the band), not the capacity: a cache of 4096 rows holding 1000 spreads
+    // those 1000. An automatic split keeps chunks of at least kMinChunkKeys (the chunks past the last
+    // are empty).
+    const std::int64_t span = key_end - first_key;
+    const std::int64_t n = c.kv_chunks > 0 ? chunks_ : std::clamp<std::int64_t>(span / kMinChunkKeys, 1, chunks_);
+    chunk_keys = std::max<std::int64_t>(1, ceil_div(span, n));
+  }
+  t.key_begin = std::min(key_end, first_key + chunk * chunk_keys);
+  t.key_end = std::min(key_end, t.key_begin + chunk_keys);
   t.k_block = k_block_;
   t.scale = c.scale;
   t.scratch = slot_scratch;
@@ -165,7 +177,9 @@ void AttentionKernel::run_task(std::int64_t task, const float* q, const float* k
 // Σ_c 2^(m_c - M)·O_c / Σ_c 2^(m_c - M)·l_c (weights in double; a handful of terms per row).
 void AttentionKernel::merge(std::int64_t row_task, float* out, const float* partials) const {
   const AttentionConfig& c = config_;
-  const std::int64_t bh = row_task / q_tiles_, tile = row_task % q_tiles_;
+  // The tile as run_task numbers it (causal tiles run last first).
+  const std::int64_t bh = row_task / q_tiles_, ti = row_task % q_tiles_;
+  const std::int64_t tile = c.causal ? q_tiles_ - 1 - ti : ti;
   const std::int64_t b = bh / c.q_heads, h = bh % c.q_heads, i0 = tile * q_tile_;
   const std::int64_t rows = std::min(q_tile_, c.q_len - i0), dim = c.head_dim;
   const float* first = partials + static_cast<std::size_t>(row_task * chunks_) * partial_floats_;

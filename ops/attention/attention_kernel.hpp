@@ -5,11 +5,11 @@
 // blocks of k_block: the block's scores (a [k_block, q_tile] tile, stored transposed so that the softmax
 // runs down columns with vertical vector ops, and in base 2 so that it needs exp2 only), an online
 // softmax with a running max and sum per query (the accumulator is rescaled when the max grows), and the
-// accumulator += P·V_block. Key blocks past the causal limit are skipped and the causal triangle of a
-// diagonal block is trimmed from both products. Wide tiles accumulate the context transposed, Oᵀ += Vᵀ·P
-// (P and V read in place), and transpose it into the output at the end; tiles of a few queries accumulate
-// in the output itself. A task's private scratch is the scaled query tile, the score tile, the
-// transposed context and four numbers per query (attention_simd.hpp: tile_scratch_floats).
+// accumulator += P·V_block. Key blocks past the causal limit (or before a window's band) are skipped and
+// the causal triangle of a diagonal block is trimmed from both products (the band's edge from P·V). Wide tiles
+// accumulate the context transposed, Oᵀ += Vᵀ·P (P and V read in place), and transpose it into the output at the end;
+// tiles of a few queries accumulate in the output itself. A task's private scratch is the scaled query tile, the score
+// tile, the transposed context and four numbers per query (attention_simd.hpp: tile_scratch_floats).
 //
 // Both products are Highway register tiles (attention_simd.cc). On this machine's (AVX2) tiles of the
 // kernel, [128, 64]·[64, 64] scores and the [64, 128]·[128, 64] transposed context, they ran at 88 and 83
@@ -30,6 +30,10 @@
 //     tensor's length, also with key_lengths), or with causal_from_key_lengths keys j > i + (L_b - Sq)
 //     where L_b = key_lengths[b] (a KV cache of capacity Sk holding L_b valid rows: no work is spent on
 //     the rows past L_b, and the key split divides the L_b valid keys, not Sk);
+//   - with a window W (needs causal) a row whose causal diagonal is key d also hides keys j <= d - W: it
+//     sees at most W keys, its own included (Hugging Face's sliding window: kv_idx > q_idx - W). A tile
+//     starts at its first row's band and the band's edge is trimmed like the causal triangle, so a row
+//     costs O(W) keys and never multiplies a key hidden by the band into V; a key split divides the band;
 //   - a row that sees no key (key length 0, causal rows before the first key, every mask entry -inf)
 //     outputs zeros, never NaN;
 //   - a NaN or +inf score (NaN/inf in q or k, NaN or +inf in the mask) makes the row NaN, as softmax does.
@@ -64,6 +68,9 @@ struct AttentionConfig {
   bool has_key_lengths = false;  ///< i64 [B]: keys at positions >= key_lengths[b] are ignored
   /// Causal diagonal aligned to key_lengths[b] instead of kv_len (needs causal and has_key_lengths).
   bool causal_from_key_lengths = false;
+  /// Causal band (needs causal): a query whose causal diagonal is key d sees keys d - window < j <= d,
+  /// at most `window` of them (Hugging Face's sliding window: kv_idx > q_idx - sliding_window). 0 = none.
+  std::int64_t window = 0;
   int max_threads = 1;       ///< threads of the caller's arena; decides the task split
   std::int64_t q_tile = 0;   ///< queries per task; 0 = default (64)
   std::int64_t k_block = 0;  ///< keys per block; 0 = default (128)

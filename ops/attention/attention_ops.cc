@@ -142,6 +142,8 @@ Dims infer_dims(const Node& node, const GraphIR& g, std::span<const SymShape> in
   if (a.causal_from_key_lengths && !(a.causal && a.has_key_lengths)) {
     attr_error(node, "causal_from_key_lengths needs causal and key_lengths");
   }
+  if (a.window < 0) attr_error(node, "window must be >= 1 (0 = no window), got " + std::to_string(a.window));
+  if (a.window > 0 && !a.causal) attr_error(node, "window " + std::to_string(a.window) + " needs causal");
   if (a.packed_qkv) {
     const Dims d = infer_packed_dims(node, g, in);
     if (d.head_dim.known() && d.head_dim.value == 0) {
@@ -397,6 +399,7 @@ std::unique_ptr<CompiledOp> compile_attention(const CompileContext& ctx) {
   c.scale = a.has_scale ? a.scale : static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
   c.causal = a.causal;
   c.causal_from_key_lengths = a.causal_from_key_lengths;
+  c.window = a.window;
   if (const int mi = mask_index(a); mi >= 0) {
     // Right-align the mask against [B, Hq, Sq, Sk]; its dims of size 1 broadcast (stride 0).
     const Shape& m = ctx.in[mi];

@@ -27,6 +27,8 @@
 
 #include <hwy/highway.h>
 
+#include "ops/attention/attention_transpose-inl.h"
+
 HWY_BEFORE_NAMESPACE();
 namespace quarks::ops::attention_detail {
 namespace HWY_NAMESPACE {
@@ -129,48 +131,63 @@ HWY_INLINE void PanelRow(const float* HWY_RESTRICT a, i64 a_row, i64 a_col, cons
 // row adds its few remaining ones. (Running the whole block over the last row's steps would multiply
 // hidden keys' weights of 0 into V, and 0 · inf or 0 · NaN is NaN: a non-finite value at a later position
 // would reach earlier ones.)
+//
+// `lower` trims the band's edge (sliding window): query i sees block keys p >= i + lower (kNoBand: all).
+// The scores leave it to MaskScores; in the context each row also takes exactly its own steps: the
+// register block runs the steps all its rows see, then each row the ones before and after them.
 constexpr i64 kNoTriangle = std::numeric_limits<i64>::max() / 4;
+constexpr i64 kNoBand = -kNoTriangle;
 
 template <bool kAccumulate, bool kScores>
 void Product(const float* HWY_RESTRICT a, i64 a_row, i64 a_col, const float* HWY_RESTRICT b, i64 ldb,
-             float* HWY_RESTRICT c, i64 ldc, i64 m, i64 n, i64 k, const float* HWY_RESTRICT alpha, i64 triangle) {
+             float* HWY_RESTRICT c, i64 ldc, i64 m, i64 n, i64 k, const float* HWY_RESTRICT alpha, i64 triangle,
+             i64 lower = kNoBand) {
   const i64 lanes = static_cast<i64>(hn::Lanes(DF()));
   for (i64 i = 0; i < m; i += kTileRows) {
     const i64 r = std::min<i64>(kTileRows, m - i);
     const float* bj = b;
-    i64 j0 = 0, cols = n, steps = k;
+    i64 j0 = 0, cols = n, steps = k, from = 0;  // the block's common steps: [from, steps)
     if constexpr (kScores) {
       const i64 skip = std::clamp<i64>(i - triangle, 0, cols) / lanes * lanes;
       bj += skip;
       j0 += skip;
       cols -= skip;
       if (cols == 0) continue;
-    } else if (triangle != kNoTriangle) {
-      steps = std::clamp<i64>(i + 1 + triangle, 0, k);  // the keys the block's first row sees
+    } else {
+      if (triangle != kNoTriangle) steps = std::clamp<i64>(i + 1 + triangle, 0, k);            // the first row's end
+      if (lower != kNoBand) from = std::min(std::clamp<i64>(i + r - 1 + lower, 0, k), steps);  // the last's start
     }
-    const float* ai = a + i * a_row;
+    const float* ai = a + i * a_row + from * a_col;
+    bj += kScores ? 0 : from * ldb;
     float* ci = c + i * ldc + j0;
     const float* al = kAccumulate ? alpha + i : nullptr;
     switch (r) {
-      case 6: PanelRow<6, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps, al); break;
-      case 5: PanelRow<5, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps, al); break;
-      case 4: PanelRow<4, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps, al); break;
-      case 3: PanelRow<3, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps, al); break;
-      case 2: PanelRow<2, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps, al); break;
-      default: PanelRow<1, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps, al); break;
+      case 6: PanelRow<6, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps - from, al); break;
+      case 5: PanelRow<5, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps - from, al); break;
+      case 4: PanelRow<4, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps - from, al); break;
+      case 3: PanelRow<3, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps - from, al); break;
+      case 2: PanelRow<2, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps - from, al); break;
+      default: PanelRow<1, kAccumulate>(ai, a_row, a_col, bj, ldb, ci, ldc, cols, steps - from, al); break;
     }
     if constexpr (!kScores) {
       // Diagonal block: each later row of the block continues its own sum over the keys it alone sees
       // (at most kTileRows - 1), so a row never multiplies its hidden keys' weights of exactly 0 into V:
       // 0 · inf or 0 · NaN in V would make it NaN. The FMA chain continues in the same order, so
-      // finite results are the bits of one chain over the keys the row sees.
-      if (triangle != kNoTriangle) {
-        static constexpr float kOne = 1.0f;
-        for (i64 row = 1; row < r; ++row) {
-          const i64 row_steps = std::clamp<i64>(i + row + 1 + triangle, 0, k);
-          if (row_steps <= steps) continue;
-          PanelRow<1, true>(ai + row * a_row + steps * a_col, a_row, a_col, bj + steps * ldb, ldb, ci + row * ldc, ldc,
-                            cols, row_steps - steps, &kOne);
+      // finite results are the bits of one chain over the keys the row sees. On a band's edge the common
+      // steps start at the last row's first key (`from`), and each row also adds the steps before them
+      // that it sees (its own keys only, summed in another order).
+      static constexpr float kOne = 1.0f;
+      const auto add = [&](i64 row, i64 first, i64 end) {
+        if (end <= first) return;
+        PanelRow<1, true>(ai + row * a_row + (first - from) * a_col, a_row, a_col, bj + (first - from) * ldb, ldb,
+                          ci + row * ldc, ldc, cols, end - first, &kOne);
+      };
+      if (triangle != kNoTriangle || lower != kNoBand) {
+        for (i64 row = 0; row < r; ++row) {
+          const i64 row_begin = lower != kNoBand ? std::clamp<i64>(i + row + lower, 0, k) : 0;
+          const i64 row_end = triangle != kNoTriangle ? std::clamp<i64>(i + row + 1 + triangle, 0, k) : k;
+          add(row, row_begin, std::min(from, row_end));   // before the common steps (the band's edge)
+          add(row, std::max(steps, row_begin), row_end);  // after them (the causal triangle)
         }
       }
     }
@@ -187,10 +204,10 @@ void TileProduct(const float* a, i64 a_row, i64 a_col, const float* b, i64 ldb, 
 }
 
 // Adds keys [from, to) of a diagonal block to ot (R rows of D × NV vectors of queries from column c0),
-// each key only in the lanes of the queries that see it: p <= c + triangle.
+// each key only in the lanes of the queries that see it: c + lower <= p <= c + triangle.
 template <int R, int NV, class D>
 HWY_INLINE void ContextMaskedSteps(D d, const float* HWY_RESTRICT v, i64 v_row, const float* HWY_RESTRICT s, i64 ld,
-                                   float* HWY_RESTRICT ot, i64 ldo, i64 from, i64 to, i64 c0, i64 triangle) {
+                                   float* HWY_RESTRICT ot, i64 ldo, i64 from, i64 to, i64 c0, i64 triangle, i64 lower) {
   using V = hn::Vec<D>;
   const i64 lanes = static_cast<i64>(hn::Lanes(d));
   V acc[R][NV], column[NV];
@@ -203,10 +220,11 @@ HWY_INLINE void ContextMaskedSteps(D d, const float* HWY_RESTRICT v, i64 v_row, 
   }
   for (i64 p = from; p < to; ++p) {
     const V first_seeing = hn::Set(d, static_cast<float>(p - triangle));  // queries c >= p - triangle see p
+    const V last_seeing = hn::Set(d, static_cast<float>(p - lower));      // ... and c <= p - lower
     const float* vp = v + p * v_row;
 #pragma GCC unroll 4
     for (int c = 0; c < NV; ++c) {
-      const auto sees = hn::Ge(column[c], first_seeing);
+      const auto sees = hn::And(hn::Ge(column[c], first_seeing), hn::Le(column[c], last_seeing));
       const V pv = hn::LoadU(d, s + p * ld + c * lanes);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[r][c] = hn::MulAdd(hn::IfThenElseZero(sees, hn::Set(d, vp[r])), pv, acc[r][c]);
@@ -223,20 +241,27 @@ HWY_INLINE void ContextMaskedSteps(D d, const float* HWY_RESTRICT v, i64 v_row, 
 template <int NV, bool kAccumulate>
 HWY_INLINE void ContextPanel(const float* HWY_RESTRICT v, i64 v_row, const float* HWY_RESTRICT s, i64 ld,
                              float* HWY_RESTRICT ot, i64 ldo, i64 dim, i64 kv, const float* HWY_RESTRICT alpha, i64 c0,
-                             i64 triangle) {
+                             i64 triangle, i64 lower) {
   constexpr Start kStart = kAccumulate ? Start::kColumnScaled : Start::kZero;
   const DF d;
   const i64 lanes = static_cast<i64>(hn::Lanes(d));
-  // Keys every query of the panel sees, and keys the last one sees.
+  // Keys every query of the panel sees, [from, steps), and keys some see: from the first's band start
+  // (lower edge) to the last one's end.
   const i64 steps = triangle == kNoTriangle ? kv : std::clamp<i64>(c0 + 1 + triangle, 0, kv);
   const i64 masked_end = triangle == kNoTriangle ? kv : std::clamp<i64>(c0 + NV * lanes + triangle, 0, kv);
+  const i64 masked_begin = lower == kNoBand ? 0 : std::clamp<i64>(c0 + lower, 0, kv);
+  const i64 from = lower == kNoBand ? 0 : std::min(std::clamp<i64>(c0 + NV * lanes - 1 + lower, 0, kv), steps);
   s += c0;
   ot += c0;
   const float* al = kAccumulate ? alpha + c0 : nullptr;
   const auto block = [&]<int R>(i64 r0) {
-    MicroTile<R, NV, kStart>(d, v + r0, 1, v_row, s, ld, ot + r0 * ldo, ldo, steps, al);
+    MicroTile<R, NV, kStart>(d, v + r0 + from * v_row, 1, v_row, s + from * ld, ld, ot + r0 * ldo, ldo, steps - from,
+                             al);
+    if (from > masked_begin) {
+      ContextMaskedSteps<R, NV>(d, v + r0, v_row, s, ld, ot + r0 * ldo, ldo, masked_begin, from, c0, triangle, lower);
+    }
     if (masked_end > steps) {
-      ContextMaskedSteps<R, NV>(d, v + r0, v_row, s, ld, ot + r0 * ldo, ldo, steps, masked_end, c0, triangle);
+      ContextMaskedSteps<R, NV>(d, v + r0, v_row, s, ld, ot + r0 * ldo, ldo, steps, masked_end, c0, triangle, lower);
     }
   };
   i64 r0 = 0;
@@ -260,17 +285,19 @@ HWY_INLINE void ContextPanel(const float* HWY_RESTRICT v, i64 v_row, const float
 // `triangle` (causal diagonal block): query c sees block keys p <= c + triangle. A panel runs the steps
 // its first column sees over all its lanes, then the few steps only later columns see with V zeroed in
 // the lanes that must not see them: a hidden key's weight is exactly 0, and 0 · inf or 0 · NaN in V
-// would make the query NaN. Each query's FMA chain is the one over the keys it sees, in order.
+// would make the query NaN. Each query's FMA chain is the one over the keys it sees, in order. `lower`
+// (a band's edge): query c also sees only p >= c + lower; the steps before those all lanes see are
+// masked the same way (and added after them).
 template <bool kAccumulate>
 void ContextTransposed(const float* HWY_RESTRICT v, i64 v_row, const float* HWY_RESTRICT s, i64 ld,
                        float* HWY_RESTRICT ot, i64 ldo, i64 dim, i64 qp, i64 kv, const float* HWY_RESTRICT alpha,
-                       i64 triangle) {
+                       i64 triangle, i64 lower = kNoBand) {
   const i64 lanes = static_cast<i64>(hn::Lanes(DF()));
   i64 c0 = 0;
   for (; c0 + 2 * lanes <= qp; c0 += 2 * lanes) {
-    ContextPanel<2, kAccumulate>(v, v_row, s, ld, ot, ldo, dim, kv, alpha, c0, triangle);
+    ContextPanel<2, kAccumulate>(v, v_row, s, ld, ot, ldo, dim, kv, alpha, c0, triangle, lower);
   }
-  if (c0 < qp) ContextPanel<1, kAccumulate>(v, v_row, s, ld, ot, ldo, dim, kv, alpha, c0, triangle);  // whole vectors
+  if (c0 < qp) ContextPanel<1, kAccumulate>(v, v_row, s, ld, ot, ldo, dim, kv, alpha, c0, triangle, lower);
 }
 
 void ContextProduct(const float* v, i64 v_row, const float* p, i64 ldp, float* ot, i64 ldo, i64 dim, i64 qp, i64 kv,
@@ -360,6 +387,10 @@ HWY_INLINE void MaskScores(const TileArgs& t, float* HWY_RESTRICT s, i64 ld, i64
       if (hidden > 0) std::fill(s + j * ld, s + j * ld + hidden, -kInf);
     }
   }
+  // The band: row i sees keys >= band_first + i, so key j is hidden from rows j - band_first + 1 on.
+  for (i64 j = 0; j < kv && j0 + j - t.band_first + 1 < qp; ++j) {
+    std::fill(s + j * ld + std::max<i64>(j0 + j - t.band_first + 1, 0), s + j * ld + qp, -kInf);
+  }
 }
 
 // One block of the online softmax, down the columns of s[kv, qp] (base-2 scores): updates each query's
@@ -413,62 +444,6 @@ HWY_INLINE void Normalise(float* HWY_RESTRICT o, i64 n, float den, bool poisoned
   for (; i < n; ++i) o[i] /= den;
 }
 
-// dst[c * dst_row + r] = finish(src[r * src_row + c], c) for r < rows, c < cols: a transpose with a
-// per-column finishing step (finish(d, v, c) on a vector of destination row c). Blocks of 8 × 8 by
-// shuffles where 8 floats fit a vector, single elements elsewhere and at the edges.
-template <class Finish>
-HWY_INLINE void Transpose(const float* HWY_RESTRICT src, i64 src_row, float* HWY_RESTRICT dst, i64 dst_row, i64 rows,
-                          i64 cols, const Finish& finish) {
-  const D1 d1;
-  i64 r0 = 0;
-#if HWY_MAX_BYTES >= 32  // 8 floats fit a vector
-  {
-    using D8 = hn::CappedTag<float, 8>;
-    const D8 d;
-    const hn::Repartition<double, D8> dd;
-    const auto pairs_lower = [&](auto a, auto b) {
-      return hn::BitCast(d, hn::InterleaveLower(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
-    };
-    const auto pairs_upper = [&](auto a, auto b) {
-      return hn::BitCast(d, hn::InterleaveUpper(dd, hn::BitCast(dd, a), hn::BitCast(dd, b)));
-    };
-    for (; r0 + 8 <= rows; r0 += 8) {
-      i64 c0 = 0;
-      for (; c0 + 8 <= cols; c0 += 8) {
-        const float* in = src + r0 * src_row + c0;
-        hn::Vec<D8> t[8], u[8];
-        for (int k = 0; k < 8; k += 2) {  // t: pairs of rows interleaved within 128-bit halves
-          const auto a = hn::LoadU(d, in + k * src_row), b = hn::LoadU(d, in + (k + 1) * src_row);
-          t[k] = hn::InterleaveLower(d, a, b);
-          t[k + 1] = hn::InterleaveUpper(d, a, b);
-        }
-        for (int k = 0; k < 8; k += 4) {  // u[k + j]: columns j and j + 4 of rows k..k+3
-          u[k] = pairs_lower(t[k], t[k + 2]);
-          u[k + 1] = pairs_upper(t[k], t[k + 2]);
-          u[k + 2] = pairs_lower(t[k + 1], t[k + 3]);
-          u[k + 3] = pairs_upper(t[k + 1], t[k + 3]);
-        }
-        for (int j = 0; j < 4; ++j) {
-          hn::StoreU(finish(d, hn::ConcatLowerLower(d, u[4 + j], u[j]), c0 + j), d, dst + (c0 + j) * dst_row + r0);
-          hn::StoreU(finish(d, hn::ConcatUpperUpper(d, u[4 + j], u[j]), c0 + j + 4), d,
-                     dst + (c0 + j + 4) * dst_row + r0);
-        }
-      }
-      for (i64 c = c0; c < cols; ++c) {
-        for (i64 r = r0; r < r0 + 8; ++r) {
-          hn::StoreU(finish(d1, hn::Set(d1, src[r * src_row + c]), c), d1, dst + c * dst_row + r);
-        }
-      }
-    }
-  }
-#endif
-  for (i64 c = 0; c < cols; ++c) {
-    for (i64 r = r0; r < rows; ++r) {
-      hn::StoreU(finish(d1, hn::Set(d1, src[r * src_row + c]), c), d1, dst + c * dst_row + r);
-    }
-  }
-}
-
 void AttendTile(const TileArgs& t) {
   const DF d;
   const i64 lanes = static_cast<i64>(hn::Lanes(d));
@@ -488,7 +463,9 @@ void AttendTile(const TileArgs& t) {
 
   // The causal limit of the last row bounds the keys of the whole tile.
   const i64 key_end = std::min(t.key_end, t.causal_first + t.rows);
-  const bool any_key = key_end > t.key_begin;
+  // ...and the band of the first row where the tile's keys start.
+  const i64 key_begin = std::max(t.key_begin, t.band_first);
+  const bool any_key = key_end > key_begin;
   const bool narrow = t.rows <= kNarrowRows;
   if (any_key) {
     // The query tile times scale·log2(e): transposed [D, qp] for the register-tiled score product, or
@@ -506,11 +483,13 @@ void AttendTile(const TileArgs& t) {
     std::fill(m, m + qp, -kInf);
     std::fill(l, l + qp, 0.0f);
     std::fill(bad, bad + qp, 0.0f);
-    for (i64 j0 = t.key_begin; j0 < key_end; j0 += t.k_block) {
+    for (i64 j0 = key_begin; j0 < key_end; j0 += t.k_block) {
       const i64 kv = std::min(t.k_block, key_end - j0);
       // On a diagonal block (causal), skip what the triangle hides: query i sees keys j0 + p for
       // p <= i + causal_first - j0.
       const i64 triangle = j0 + kv - 1 - t.causal_first > 0 ? t.causal_first - j0 : kNoTriangle;
+      // On the band's edge, what it hides from later rows: query i sees keys j0 + p for p >= i + lower.
+      const i64 lower = t.rows - 1 + t.band_first - j0 > 0 ? t.band_first - j0 : kNoBand;
       if (narrow) {
         DotScores(t.k + j0 * t.k_row, t.k_row, qt, t.rows, dim, kv, s, ld, qp);
       } else {
@@ -520,17 +499,17 @@ void AttendTile(const TileArgs& t) {
       OnlineSoftmax(s, ld, qp, kv, m, l, alpha, bad);
       // o = alpha·o + P·V_block, P read transposed from s; the first block starts from zero.
       const float* v = t.v + j0 * t.v_row;
-      const bool first = j0 == t.key_begin;
+      const bool first = j0 == key_begin;
       if (transposed_context) {
         if (first) {
-          ContextTransposed<false>(v, t.v_row, s, ld, ot, ld, dim, qp, kv, nullptr, triangle);
+          ContextTransposed<false>(v, t.v_row, s, ld, ot, ld, dim, qp, kv, nullptr, triangle, lower);
         } else {
-          ContextTransposed<true>(v, t.v_row, s, ld, ot, ld, dim, qp, kv, alpha, triangle);
+          ContextTransposed<true>(v, t.v_row, s, ld, ot, ld, dim, qp, kv, alpha, triangle, lower);
         }
       } else if (first) {
-        Product<false, false>(s, 1, ld, v, t.v_row, t.o, t.o_row, t.rows, dim, kv, nullptr, triangle);
+        Product<false, false>(s, 1, ld, v, t.v_row, t.o, t.o_row, t.rows, dim, kv, nullptr, triangle, lower);
       } else {
-        Product<true, false>(s, 1, ld, v, t.v_row, t.o, t.o_row, t.rows, dim, kv, alpha, triangle);
+        Product<true, false>(s, 1, ld, v, t.v_row, t.o, t.o_row, t.rows, dim, kv, alpha, triangle, lower);
       }
     }
     if (transposed_context) {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 namespace quarks::ops::attention_detail {
 
@@ -38,6 +39,9 @@ struct TileArgs {
   /// Causal: tile row i sees keys j <= causal_first + i (may be negative: the row sees nothing). Pass
   /// INT64_MAX / 2 or more for no causal limit.
   std::int64_t causal_first = 0;
+  /// Causal band (sliding window): tile row i sees keys j >= band_first + i only; keys before the first
+  /// row's band are not visited. The default (hugely negative) is no band.
+  std::int64_t band_first = -(std::numeric_limits<std::int64_t>::max() / 4);
   std::int64_t k_block = 128;  ///< keys per block
   float scale = 1.0f;
   float* scratch = nullptr;  ///< tile_scratch_floats(rows rounded up, k_block, head_dim) floats, 64-byte aligned

@@ -52,6 +52,7 @@ std::string describe(const GraphIR& g) {
       std::vector<std::string> flags;
       if (at->packed_qkv) flags.push_back("qkv");
       if (at->causal) flags.push_back(at->causal_from_key_lengths ? "causal to key_lengths" : "causal");
+      if (at->window > 0) flags.push_back("window " + std::to_string(at->window));
       if (!flags.empty()) {
         op += "[" + flags[0];
         for (std::size_t f = 1; f < flags.size(); ++f) op += "," + flags[f];

@@ -107,6 +107,7 @@ struct AttentionAttrs {     // inputs: q, k, v (or one packed qkv), then mask an
   int num_heads = 0, num_kv_heads = 0;  ///< 0: from the shapes (4-D layout) / num_heads (num_kv_heads)
   bool has_mask = false, has_key_lengths = false;
   bool causal_from_key_lengths = false;  ///< causal diagonal ends at key_lengths[b] instead of Sk
+  std::int64_t window = 0;               ///< causal band: a query sees at most `window` keys (0 = no band)
 };
 struct RopeAttrs {                  // inputs: x, then the runtime offset (i64 [] or [1]) when has_offset_input
   int num_heads = 0, head_dim = 0;  ///< 0 (head-major layout only): from x's shape

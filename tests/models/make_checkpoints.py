@@ -11,7 +11,10 @@ semantics; `transformers` is not packaged in Debian, so it is not used):
 smallest distance between the top two logits over those steps (divided by max |logit|), so a test
 knows the greedy ids are robust to f32 rounding. Run with Debian's python3-torch:
 
-  /usr/bin/python3 tests/models/make_checkpoints.py tests/models/fixtures
+  /usr/bin/python3 tests/models/make_checkpoints.py tests/models/fixtures [NAME ...]
+
+(with names, only those fixtures are rewritten). Mistral's reference uses its sliding window (a query at
+position i sees keys j with i - sliding_window < j <= i, as transformers' sliding-window causal mask).
 """
 import json
 import math
@@ -107,12 +110,16 @@ def rope(x, positions, f):  # x [S, H, D], rotate-half form
     return x * cos + rot * sin
 
 
-def attention(q, k, v):  # [S, H, D], [S, Hkv, D]: causal GQA, scale 1/sqrt(D)
+def attention(q, k, v, window=None):  # [S, H, D], [S, Hkv, D]: causal GQA, scale 1/sqrt(D)
     s, h, d = q.shape
     rep = h // k.shape[1]
     k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
     scores = torch.einsum("ihd,jhd->hij", q, k) / math.sqrt(d)
-    scores = scores.masked_fill(torch.triu(torch.ones(s, s, dtype=torch.bool), 1), float("-inf"))
+    i, j = torch.arange(s)[:, None], torch.arange(s)[None, :]
+    hidden = j > i
+    if window:  # Mistral's sliding window, as transformers' sliding_window_overlay: kv_idx > q_idx - window
+        hidden = hidden | (j <= i - window)
+    scores = scores.masked_fill(hidden, float("-inf"))
     return torch.einsum("hij,jhd->ihd", scores.softmax(-1), v).reshape(s, h * d)
 
 
@@ -143,6 +150,7 @@ def forward(arch, cfg, w, ids):
     qkv_bias = arch == "Qwen2ForCausalLM" or cfg.get("attention_bias", False)
     o_bias = arch != "Qwen2ForCausalLM" and cfg.get("attention_bias", False)
     act_name = cfg.get("hidden_activation", "gelu_pytorch_tanh") if gemma else cfg["hidden_act"]
+    window = cfg.get("sliding_window") if arch == "MistralForCausalLM" else None  # null: full causal
 
     def lin(x, name, bias):
         y = x @ w[name + ".weight"].T
@@ -160,7 +168,8 @@ def forward(arch, cfg, w, ids):
         if arch == "Qwen3ForCausalLM":
             q = rms_norm(q, w[p + "self_attn.q_norm.weight"], eps)
             k = rms_norm(k, w[p + "self_attn.k_norm.weight"], eps)
-        x = x + lin(attention(rope(q, pos, f), rope(k, pos, f), v), p + "self_attn.o_proj", o_bias)
+        a = attention(rope(q, pos, f), rope(k, pos, f), v, window)
+        x = x + lin(a, p + "self_attn.o_proj", o_bias)
         m = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps, gemma)
         g = act(act_name, lin(m, p + "mlp.gate_proj", False)) * lin(m, p + "mlp.up_proj", False)
         x = x + lin(g, p + "mlp.down_proj", False)
@@ -232,7 +241,8 @@ FIXTURES = {
               torch.float32, 2),
     "llama_bf16": ("LlamaForCausalLM", {"rope_theta": 10000.0, "attention_bias": True, "torch_dtype": "bfloat16"},
                    torch.bfloat16, 1),
-    "mistral": ("MistralForCausalLM", {"rope_theta": 10000.0, "sliding_window": 128}, torch.float32, 1),
+    # A window of 16: the 40-token prompt and the 32 greedy steps run past it (banded attention).
+    "mistral": ("MistralForCausalLM", {"rope_theta": 10000.0, "sliding_window": 16}, torch.float32, 1),
     "qwen2": ("Qwen2ForCausalLM", {"rope_theta": 1000000.0, "tie_word_embeddings": True}, torch.float32, 1),
     "qwen3": ("Qwen3ForCausalLM", {"rope_theta": 1000000.0, "head_dim": 24, "tie_word_embeddings": True},
               torch.float32, 1),
@@ -286,9 +296,12 @@ def make(folder, name, arch, cfg, dtype, shards, seed):
 
 def main():
     folder = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "fixtures")
+    only = set(sys.argv[2:])  # fixture names to rewrite; none: all
     for seed, (name, (arch, extra, dtype, shards)) in enumerate(FIXTURES.items(), start=1):
-        make(folder, name, arch, {**LLAMA, **extra}, dtype, shards, seed)
-    make(folder, "gpt2", "GPT2LMHeadModel", GPT2, torch.float32, 1, 7)
+        if not only or name in only:
+            make(folder, name, arch, {**LLAMA, **extra}, dtype, shards, seed)
+    if not only or "gpt2" in only:
+        make(folder, "gpt2", "GPT2LMHeadModel", GPT2, torch.float32, 1, 7)
 
 
 if __name__ == "__main__":
