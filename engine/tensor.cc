@@ -103,6 +103,7 @@ void check_count(const Shape& shape, std::size_t count) {
 // for: the kernel hands them out zeroed, and one fault per 2 MiB instead of per 4 KiB is what makes
 // loading a model's gigabytes of weights fast (on a 1.2 B-parameter checkpoint, page faults and
 // memset were two thirds of the load time with 4 KiB pages).
+#if !defined(QUARKS_ADDRESS_SANITIZER)  // under ASan every buffer comes from its heap, to be checked
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
 std::shared_ptr<std::byte> allocate_mapped(std::size_t bytes) {
@@ -119,9 +120,10 @@ std::shared_ptr<std::byte> allocate_mapped(std::size_t bytes) {
   madvise(p, length, MADV_HUGEPAGE);  // advice only: without THP the buffer is still valid
   return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [length](std::byte* q) { munmap(q, length); });
 }
+#endif
 
 std::shared_ptr<std::byte> allocate_zeroed(std::size_t bytes) {
-#if !defined(QUARKS_ADDRESS_SANITIZER)  // under ASan every buffer comes from its heap, to be checked
+#if !defined(QUARKS_ADDRESS_SANITIZER)
   if (bytes >= kHugePage) return allocate_mapped(bytes);
 #endif
   const std::size_t rounded = (bytes + 63) / 64 * 64;
