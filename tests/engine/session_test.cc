@@ -2,6 +2,8 @@
 // concurrent Sessions on one Model giving bit-identical results.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <atomic>
 #include <cstring>
 #include <thread>
@@ -212,6 +214,22 @@ TEST(Session, ConcurrentSessionsAreBitIdenticalToSerial) {
 
 namespace quarks {
 namespace {
+
+// Buffers of 2 MiB and more are mapped (huge pages where the kernel gives them): zeroed, 64-byte
+// aligned, each its own memory, released with the last Tensor that holds it — at sizes around the
+// threshold and across many allocations (a leak of mappings would exhaust vm.max_map_count).
+TEST(TensorAllocation, LargeBuffersAreZeroedAlignedAndIndependent) {
+  for (std::int64_t floats : {(std::int64_t{2} << 20) / 4 - 1, (std::int64_t{2} << 20) / 4, std::int64_t{3} << 20}) {
+    Tensor a(DType::kF32, Shape{floats});
+    Tensor b(DType::kF32, Shape{floats});
+    ASSERT_EQ(reinterpret_cast<std::uintptr_t>(a.data()) % 64, 0u);
+    EXPECT_TRUE(std::all_of(a.f32(), a.f32() + floats, [](float v) { return v == 0.0f; })) << floats;
+    std::fill(a.f32(), a.f32() + floats, 1.0f);
+    EXPECT_TRUE(std::all_of(b.f32(), b.f32() + floats, [](float v) { return v == 0.0f; })) << floats;
+    EXPECT_EQ(a.f32()[floats - 1], 1.0f);
+  }
+  for (int i = 0; i < 100000; ++i) Tensor t(DType::kF32, Shape{std::int64_t{1} << 20});
+}
 
 TEST(TensorAllocation, ImpossibleSizesAreResourceExhaustedErrors) {
   // 2^60 elements: refused before any allocation is attempted (no std::bad_alloc, no overflow).
