@@ -87,7 +87,7 @@ class Fields {
 json parse_json(const std::string& text, const std::string& where) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number beyond double (1e705)
     throw Error(ErrorCode::kInvalidArgument, where + ": not valid JSON (" + e.what() + ")");
   }
 }

@@ -101,6 +101,7 @@ TEST(FuzzInputs, OnnxLoaderRegressions) { replay("regressions/onnx_loader", kOnn
 TEST(FuzzInputs, NpyReaderRegressions) { replay("regressions/npy_reader", kNpy); }
 TEST(FuzzInputs, GraphBuildRegressions) { replay("regressions/graph_build", kGraph); }
 TEST(FuzzInputs, SafetensorsRegressions) { replay("regressions/safetensors", kSafetensors); }
+TEST(FuzzInputs, HfConfigRegressions) { replay("regressions/hf_config", kHfConfig); }
 
 // Bytes that are no program at all still give a graph or a quarks::Error.
 TEST(FuzzInputs, GraphBuildOnEdgeBytes) {
