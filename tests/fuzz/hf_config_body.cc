@@ -22,7 +22,7 @@ constexpr char kWhere[] = "fuzz/config.json";
 }
 
 // A config that parsed describes a decoder quarks can build: positive sizes, heads that group, an even
-// head dim, finite positive constants and rotary frequencies.
+// head dim where rotary embeddings need one, finite positive constants and rotary frequencies.
 void check_config(const models::DecoderConfig& c) {
   if (c.architecture.empty()) fail("no architecture", "");
   if (c.vocab_size < 1 || c.hidden_size < 1 || c.intermediate_size < 1 || c.num_layers < 1)
@@ -30,11 +30,12 @@ void check_config(const models::DecoderConfig& c) {
   if (c.num_heads < 1 || c.num_kv_heads < 1 || c.num_heads % c.num_kv_heads != 0)
     fail("query heads do not group over the KV heads",
          std::to_string(c.num_heads) + "/" + std::to_string(c.num_kv_heads));
-  if (c.head_dim < 2 || c.head_dim % 2 != 0) fail("head_dim is not even and >= 2", std::to_string(c.head_dim));
+  if (c.head_dim < 1) fail("head_dim < 1", std::to_string(c.head_dim));
   if (c.max_position_embeddings < 1) fail("max_position_embeddings < 1", "");
   if (!(c.norm_eps > 0) || !std::isfinite(c.norm_eps)) fail("norm eps not finite and > 0", "");
   if (c.sliding_window < 0) fail("sliding_window < 0", "");
-  if (c.architecture != "GPT2LMHeadModel") {
+  if (c.architecture != "GPT2LMHeadModel") {  // rotary embeddings: an even head dim
+    if (c.head_dim < 2 || c.head_dim % 2 != 0) fail("head_dim is not even and >= 2", std::to_string(c.head_dim));
     if (!(c.rope_theta > 0) || !std::isfinite(c.rope_theta)) fail("rope_theta not finite and > 0", "");
     const std::vector<double> f = models::rope_inverse_frequencies(c);
     if (f.size() * 2 != static_cast<std::size_t>(c.head_dim)) fail("not head_dim / 2 rotary frequencies", "");
