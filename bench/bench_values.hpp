@@ -1,4 +1,4 @@
-// Inputs for the microbenchmarks: reproducible uniform random floats.
+// Inputs for the microbenchmarks: reproducible uniform random floats, and aligned scratch.
 #pragma once
 
 #include <cstddef>
@@ -16,5 +16,15 @@ inline std::vector<float> random_values(std::size_t count, std::uint32_t seed, f
   for (float& x : v) x = dist(rng);
   return v;
 }
+
+/// 64-byte-aligned scratch of at least `bytes` bytes, as the kernels require.
+struct Scratch {
+  explicit Scratch(std::size_t bytes) : storage(bytes / 64 + 1) {}
+  std::byte* data() { return reinterpret_cast<std::byte*>(storage.data()); }
+  struct alignas(64) Line {
+    std::byte bytes[64];
+  };
+  std::vector<Line> storage;
+};
 
 }  // namespace quarks::bench

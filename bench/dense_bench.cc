@@ -34,16 +34,7 @@ constexpr std::int64_t kK = 768;
 constexpr std::int64_t kN = 3072;
 
 using quarks::bench::random_values;
-
-// 64-byte-aligned scratch, as the kernels require.
-struct Scratch {
-  explicit Scratch(std::size_t bytes) : storage(bytes / 64 + 1) {}
-  std::byte* data() { return reinterpret_cast<std::byte*>(storage.data()); }
-  struct alignas(64) Line {
-    std::byte bytes[64];
-  };
-  std::vector<Line> storage;
-};
+using quarks::bench::Scratch;
 
 void set_flops(benchmark::State& state, double flops_per_run) {
   state.counters["GFLOP/s"] = benchmark::Counter(flops_per_run * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
