@@ -143,10 +143,6 @@ Value GraphBuilder::input(const std::string& name, const std::vector<Dim>& dims,
 
 Value GraphBuilder::constant(const std::string& name, const Tensor& value) {
   check_value_name_free(*ir_, name, "constant");
-  if (value.dtype() == DType::kBF16) {
-    throw Error(ErrorCode::kTypeMismatch,
-                "constant '" + name + "' is bf16; give constants as f32 (precision = bf16 converts weights)");
-  }
   if (value.empty_storage() && value.numel() > 0) {
     throw Error(ErrorCode::kInvalidArgument, "constant '" + name + "' has no data");
   }
@@ -175,6 +171,12 @@ Value GraphBuilder::dense(const std::string& name, Value x, Value w, std::option
   std::vector<Value> in{x, w};
   if (bias) in.push_back(*bias);
   return add_node(*ir_, make_node(OpKind::kDense, name, in, detail::DenseAttrs{f, bias.has_value()}))[0];
+}
+
+Value GraphBuilder::linear(const std::string& name, Value x, Value w, std::optional<Value> bias, const Activation& f) {
+  std::vector<Value> in{x, w};
+  if (bias) in.push_back(*bias);
+  return add_node(*ir_, make_node(OpKind::kDense, name, in, detail::DenseAttrs{f, bias.has_value(), true}))[0];
 }
 
 Value GraphBuilder::matmul(const std::string& name, Value a, Value b, bool trans_a, bool trans_b) {

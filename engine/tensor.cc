@@ -191,6 +191,23 @@ Tensor Tensor::from_bool(const Shape& shape, std::span<const bool> values) {
   return t;
 }
 
+Tensor Tensor::external(std::shared_ptr<const void> owner, const void* data, DType dtype, const Shape& shape) {
+  if (data == nullptr && shape.numel() > 0) {
+    throw Error(ErrorCode::kInvalidArgument, "external tensor " + shape.to_string() + ": the data pointer is null");
+  }
+  if (reinterpret_cast<std::uintptr_t>(data) % dtype_size(dtype) != 0) {
+    throw Error(ErrorCode::kInvalidArgument, std::string("external ") + quarks::to_string(dtype) + " tensor " +
+                                                 shape.to_string() + ": the data is not aligned to its " +
+                                                 std::to_string(dtype_size(dtype)) + "-byte elements");
+  }
+  Tensor t;
+  t.data_ = std::shared_ptr<std::byte>(std::const_pointer_cast<void>(std::move(owner)),
+                                       static_cast<std::byte*>(const_cast<void*>(data)));
+  t.dtype_ = dtype;
+  t.shape_ = shape;
+  return t;
+}
+
 Tensor Tensor::from_f32(const Shape& shape, std::span<const float> values) {
   check_count(shape, values.size());
   Tensor t(DType::kF32, shape);

@@ -501,7 +501,7 @@ void fuse_qkv_projections(GraphIR& g) {
       const DenseAttrs& da = d->attr<DenseAttrs>();
       const ValueInfo& w = g.values[d->inputs[1]];
       ok = ok && d->inputs[0] == x && da.f.kind == ActivationKind::kIdentity && da.has_bias == has_bias &&
-           w.kind == ValueKind::kConstant && w.dtype == DType::kF32 && w.data.shape().rank() == 2 &&
+           !da.w_transposed && w.kind == ValueKind::kConstant && w.dtype == DType::kF32 && w.data.shape().rank() == 2 &&
            w.data.shape()[0] == g.values[dense[0]->inputs[1]].data.shape()[0];
       if (!ok) break;
       weights.push_back(&w.data);

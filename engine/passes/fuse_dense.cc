@@ -38,7 +38,9 @@ void fuse_dense_bias(GraphIR& g) {
         continue;
       }
       dense->inputs.push_back(add.inputs[1 - side]);
-      dense->attrs = DenseAttrs{attrs.f, true};
+      DenseAttrs with_bias = attrs;
+      with_bias.has_bias = true;
+      dense->attrs = with_bias;
       take_output(g, *dense, add);
       dead[i] = true;
       break;
@@ -55,7 +57,9 @@ void fuse_dense_activation(GraphIR& g) {
     if (act.op != OpKind::kActivation) continue;
     Node* dense = sole_dense_producer(g, uses, act.inputs[0]);
     if (!dense || dense->attr<DenseAttrs>().f.kind != ActivationKind::kIdentity) continue;
-    dense->attrs = DenseAttrs{act.attr<ActivationAttrs>().f, dense->attr<DenseAttrs>().has_bias};
+    DenseAttrs with_activation = dense->attr<DenseAttrs>();
+    with_activation.f = act.attr<ActivationAttrs>().f;
+    dense->attrs = with_activation;
     take_output(g, *dense, act);
     dead[i] = true;
   }
@@ -80,8 +84,11 @@ void fuse_gated_dense(GraphIR& g) {
     const DenseAttrs& a1 = d1->attr<DenseAttrs>();
     const DenseAttrs& a2 = d2->attr<DenseAttrs>();
     const OutputGateAttrs& ga = gate.attr<OutputGateAttrs>();
+    // Both weights in one layout and one dtype (the kernels take a pair of one kind).
+    if (a1.w_transposed != a2.w_transposed || g.values[d1->inputs[1]].dtype != g.values[d2->inputs[1]].dtype) continue;
     GatedDenseAttrs fused;
     if (!compose(a1.f, ga.f, fused.f) || !compose(a2.f, ga.g, fused.g)) continue;
+    fused.w_transposed = a1.w_transposed;
     fused.has_bias1 = a1.has_bias;
     fused.has_bias2 = a2.has_bias;
 

@@ -159,7 +159,8 @@ class GraphBuilder {
   /// bool (masks).
   Value input(const std::string& name, const std::vector<Dim>& dims, DType dtype = DType::kF32);
   /// A constant (weights, biases: f32; indices: i64; masks: bool). The tensor's storage is shared,
-  /// not copied: don't modify it later.
+  /// not copied: don't modify it later. bf16 constants are taken by linear (as W), gather (as the
+  /// table) and cast (to f32); other ops reject them when the node is added.
   Value constant(const std::string& name, const Tensor& value);
   /// Declares `v` a graph output under `name`.
   void output(const std::string& name, Value v);
@@ -168,6 +169,12 @@ class GraphBuilder {
   /// y = f(x·W + b) over the last axis of x (any leading dims). W: constant [K, N]; b: constant [N].
   Value dense(const std::string& name, Value x, Value w, std::optional<Value> bias = std::nullopt,
               const Activation& f = Activation::identity());
+  /// y = f(x·Wᵀ + b) with W a constant [N, K] — nn.Linear's layout, as checkpoints store it — f32 or
+  /// bf16; b: constant f32 [N]. A bf16 W compiled at precision bf16 is read in place, never copied
+  /// (Tensor::external over a checkpoint keeps a model's weights in memory once); at precision f32,
+  /// or where the CPU has no bf16 product for the rows given, it is converted (once per plan).
+  Value linear(const std::string& name, Value x, Value w, std::optional<Value> bias = std::nullopt,
+               const Activation& f = Activation::identity());
   /// Product of two runtime tensors [..., M, K]·[..., K, N] with broadcast batch dims; trans_a /
   /// trans_b transpose the last two dims of a / b first (no copy is made).
   Value matmul(const std::string& name, Value a, Value b, bool trans_a = false, bool trans_b = false);
@@ -264,7 +271,8 @@ class GraphBuilder {
   Value equal(const std::string& name, Value a, Value b);
   /// Converts between f32, i64 and bool. f32 -> i64 truncates toward zero, maps NaN to 0 and saturates
   /// values beyond the i64 range (±inf included) to INT64_MIN / INT64_MAX; i64 -> f32 rounds to
-  /// nearest; to bool: nonzero -> true (NaN too); from bool: 1 / 0. Casting to the same dtype copies.
+  /// nearest; to bool: nonzero -> true (NaN too); from bool: 1 / 0; bf16 (a constant, or gathered
+  /// from one) -> f32 exactly. Casting to the same dtype copies.
   Value cast(const std::string& name, Value x, DType to);
   /// Broadcasts `x` (any dtype) with `shape` by NumPy rules in both directions (ONNX Expand): the
   /// output shape is broadcast(x.shape, shape), so a 1 in `shape` keeps x's dim. Dims must be >= 0.

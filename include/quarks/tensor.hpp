@@ -112,6 +112,11 @@ class Tensor {
   static Tensor from_i64(const Shape& shape, std::span<const std::int64_t> values);
   /// bool tensor (masks) holding `values`, one byte per element, 0 or 1.
   static Tensor from_bool(const Shape& shape, std::span<const bool> values);
+  /// A tensor over memory it does not own — such as a checkpoint read into read-only memory, so that
+  /// constants are not copied. `owner` keeps `data` valid and is held while any copy of the tensor
+  /// lives. data must be aligned to the element size; the memory may be read-only, so the tensor must
+  /// not be written. Throws Error(kInvalidArgument) for a null or misaligned data pointer.
+  static Tensor external(std::shared_ptr<const void> owner, const void* data, DType dtype, const Shape& shape);
 
   void* data() const noexcept { return data_.get(); }
   /// Typed pointer; throws Error(kTypeMismatch) unless the dtype is f32.

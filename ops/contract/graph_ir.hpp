@@ -39,10 +39,12 @@ struct NoAttrs {};
 struct DenseAttrs {
   Activation f;
   bool has_bias = false;
+  bool w_transposed = false;  ///< W is [N, K] (nn.Linear's layout: GraphBuilder::linear), used as Wᵀ
 };
 struct GatedDenseAttrs {  // produced by fusion: f(x·W1 + b1) ⊙ g(x·W2 + b2)
   Activation f, g;
   bool has_bias1 = false, has_bias2 = false;
+  bool w_transposed = false;  ///< both W are [N, K] (see DenseAttrs)
 };
 struct ActivationAttrs {
   Activation f;

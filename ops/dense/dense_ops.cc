@@ -1,7 +1,12 @@
 // Schemas of the dense family: dense, gated_dense (made by fusion), matmul and synaptic_gate.
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
 #include "ops/contract/shape_utils.hpp"
 #include "ops/dense/dense_kernel.hpp"
 #include "ops/dense/gated_dense_kernel.hpp"
+#include "ops/dense/linear_bf16_kernel.hpp"
 #include "ops/dense/matmul_kernel.hpp"
 #include "ops/dense/synaptic_gate_kernel.hpp"
 #include "ops/op_schemas.hpp"
@@ -22,33 +27,54 @@ void check_constant(const Node& node, const GraphIR& g, std::size_t i, const cha
   }
 }
 
-// Checks x [..., K] against a constant weight [K, N] (and an optional bias [N]); returns x[..., N].
+// Checks x [..., K] against a constant weight [K, N] ([N, K] when `transposed`: linear) and an optional
+// bias [N]; returns x[..., N].
 SymShape infer_product(const Node& node, const GraphIR& g, std::span<const SymShape> in, std::size_t w_index,
-                       int bias_index) {
+                       int bias_index, bool transposed = false) {
   const SymShape& x = in[0];
   const SymShape& w = in[w_index];
   if (x.empty()) shape_error(node, "input '" + input_name(node, g, 0) + "' must have at least one dim");
   if (w.size() != 2) {
-    shape_error(node, "weight '" + input_name(node, g, w_index) + "' has shape " + to_string(w) + "; expected [K, N]");
+    shape_error(node, "weight '" + input_name(node, g, w_index) + "' has shape " + to_string(w) + "; expected " +
+                          (transposed ? "[N, K]" : "[K, N]"));
   }
-  if (!may_equal(x.back(), w[0])) {
+  const SymDim& k = w[transposed ? 1 : 0];
+  const SymDim& n = w[transposed ? 0 : 1];
+  if (!may_equal(x.back(), k)) {
     shape_error(node, "input '" + input_name(node, g, 0) + "' has shape " + to_string(x) + " but the weight '" +
-                          input_name(node, g, w_index) + "' expects K=" + dim_text(w[0]));
+                          input_name(node, g, w_index) + "' expects K=" + dim_text(k));
   }
   if (bias_index >= 0) {
     const SymShape& b = in[bias_index];
-    if (b.size() != 1 || !may_equal(b[0], w[1])) {
-      shape_error(node, "bias '" + input_name(node, g, bias_index) + "' has shape " + to_string(b) +
-                            " but N=" + dim_text(w[1]));
+    if (b.size() != 1 || !may_equal(b[0], n)) {
+      shape_error(node,
+                  "bias '" + input_name(node, g, bias_index) + "' has shape " + to_string(b) + " but N=" + dim_text(n));
     }
   }
-  if (w[0].known() && w[0].value == 0) {
+  if (k.known() && k.value == 0) {
     throw Error(ErrorCode::kUnsupported, GraphIR::where(node) + "weight '" + input_name(node, g, w_index) +
                                              "' has K=0; empty products are not supported");
   }
   SymShape y = x;
-  y.back() = w[1];
+  y.back() = n;
   return y;
+}
+
+// Dtypes of dense and gated dense: f32 everywhere, except that the weights of a linear (transposed)
+// product may be bf16 (read in place at precision bf16).
+std::vector<DType> product_dtypes(const Node& node, const GraphIR& g, std::span<const DType> in,
+                                  std::span<const std::size_t> weights, bool transposed) {
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const bool weight = std::find(weights.begin(), weights.end(), i) != weights.end();
+    if (in[i] == DType::kF32 || (weight && transposed && in[i] == DType::kBF16)) continue;
+    throw Error(ErrorCode::kTypeMismatch,
+                GraphIR::where(node) + "input " + std::to_string(i) + " '" + input_name(node, g, i) + "' is " +
+                    to_string(in[i]) +
+                    (weight ? (transposed ? "; linear weights must be f32 or bf16"
+                                          : "; dense weights must be f32 (linear takes bf16 [N, K] weights)")
+                            : " but must be f32"));
+  }
+  return {DType::kF32};
 }
 
 // Rows of a dense product: x's leading dims flattened.
@@ -78,7 +104,12 @@ std::vector<SymShape> infer_dense(const Node& node, const GraphIR& g, std::span<
   check_constant(node, g, 1, "weight");
   if (a.has_bias) check_constant(node, g, 2, "bias");
   check_activation(node, a.f);
-  return {infer_product(node, g, in, 1, a.has_bias ? 2 : -1)};
+  return {infer_product(node, g, in, 1, a.has_bias ? 2 : -1, a.w_transposed)};
+}
+
+std::vector<DType> dense_dtypes(const Node& node, const GraphIR& g, std::span<const DType> in) {
+  const std::size_t weights[] = {1};
+  return product_dtypes(node, g, in, weights, node.attr<DenseAttrs>().w_transposed);
 }
 
 // Bytes of a [k, n] weight as a dense kernel stores it (bf16 or f32) and of its f32 bias (n, if any).
@@ -91,30 +122,86 @@ template <class Kernel>
 class KernelOp final : public CompiledOp {
  public:
   template <class... Args>
-  explicit KernelOp(double constant_bytes, Args&&... args)
-      : kernel_(std::forward<Args>(args)...), constant_bytes_(constant_bytes) {}
+  KernelOp(double constant_bytes, std::vector<Tensor> keep, Args&&... args)
+      : keep_(std::move(keep)), kernel_(std::forward<Args>(args)...), constant_bytes_(constant_bytes) {}
   std::size_t scratch_bytes() const override { return kernel_.scratch_bytes(); }
   void run(const OpIO& io) const override { kernel_.run(io.in_f32(0), io.out_f32(0), io.scratch); }
   double constant_bytes() const override { return constant_bytes_; }
 
  private:
+  std::vector<Tensor> keep_;  // weights converted for the kernel (declared first: they outlive it)
   Kernel kernel_;
   double constant_bytes_;
 };
 
+// A linear weight [N, K] (f32 or bf16) as the f32 [K, N] matrix DenseKernel takes, in tiles so that
+// both sides stay in cache.
+Tensor transposed_f32(const Tensor& w) {
+  const std::int64_t n = w.shape()[0], k = w.shape()[1];
+  Tensor out(DType::kF32, {k, n});
+  float* dst = out.f32();
+  const bool bf16 = w.dtype() == DType::kBF16;
+  const auto* src16 = static_cast<const std::uint16_t*>(w.data());
+  const auto* src32 = static_cast<const float*>(w.data());
+  constexpr std::int64_t kTile = 64;
+  for (std::int64_t r0 = 0; r0 < n; r0 += kTile) {
+    for (std::int64_t c0 = 0; c0 < k; c0 += kTile) {
+      const std::int64_t r1 = std::min(n, r0 + kTile), c1 = std::min(k, c0 + kTile);
+      for (std::int64_t c = c0; c < c1; ++c) {
+        for (std::int64_t r = r0; r < r1; ++r) {
+          if (bf16) {
+            const std::uint32_t bits = static_cast<std::uint32_t>(src16[r * k + c]) << 16;
+            std::memcpy(&dst[c * n + r], &bits, sizeof bits);
+          } else {
+            dst[c * n + r] = src32[r * k + c];
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// Whether a linear product runs on its bf16 weights in place (LinearBf16Kernel): bf16 weights at
+// precision bf16. Otherwise they are converted to f32 [K, N] for DenseKernel / GatedDenseKernel.
+bool in_place_bf16(const CompileContext& ctx, std::size_t w_index) {
+  return ctx.constant(w_index).dtype() == DType::kBF16 && ctx.precision == Precision::kBF16;
+}
+
+ops::LinearBf16Kernel::Weights bf16_rows(const CompileContext& ctx, std::size_t w_index, const float* bias) {
+  const Tensor& w = ctx.constant(w_index);
+  return {static_cast<const std::uint16_t*>(w.data()), w.shape()[1], bias};
+}
+
 std::unique_ptr<CompiledOp> compile_dense(const CompileContext& ctx) {
   const DenseAttrs& a = ctx.node.attr<DenseAttrs>();
+  const float* bias = a.has_bias ? ctx.constant_f32(2) : nullptr;
+  const std::int64_t m = rows_of(ctx.in[0]);
+  const std::int64_t k = a.w_transposed ? ctx.in[1][1] : ctx.in[1][0];
+  const std::int64_t n = a.w_transposed ? ctx.in[1][0] : ctx.in[1][1];
+  if (a.w_transposed && in_place_bf16(ctx, 1)) {
+    ops::LinearBf16Config cfg{m, k, n, a.f, std::nullopt, ctx.threads};
+    return std::make_unique<KernelOp<ops::LinearBf16Kernel>>(stored_weight_bytes(k, n, true, a.has_bias),
+                                                             std::vector<Tensor>{}, cfg, bf16_rows(ctx, 1, bias));
+  }
   ops::DenseConfig cfg;
-  cfg.m = rows_of(ctx.in[0]);
-  cfg.k = ctx.in[1][0];
-  cfg.n = ctx.in[1][1];
+  cfg.m = m;
+  cfg.k = k;
+  cfg.n = n;
   cfg.activation = a.f;
   cfg.bf16_weights = ctx.precision == Precision::kBF16;
   cfg.max_threads = ctx.threads;
-  cfg.weights_cache = ctx.weights_cache;
-  return std::make_unique<KernelOp<ops::DenseKernel>>(stored_weight_bytes(cfg.k, cfg.n, cfg.bf16_weights, a.has_bias),
-                                                      cfg, ctx.constant_f32(1),
-                                                      a.has_bias ? ctx.constant_f32(2) : nullptr);
+  std::vector<Tensor> keep;
+  const float* w = nullptr;
+  if (!a.w_transposed) {
+    w = ctx.constant_f32(1);
+    cfg.weights_cache = ctx.weights_cache;
+  } else {  // a copy of this plan's own: not shared through the cache
+    keep.push_back(transposed_f32(ctx.constant(1)));
+    w = keep.back().f32();
+  }
+  return std::make_unique<KernelOp<ops::DenseKernel>>(stored_weight_bytes(k, n, cfg.bf16_weights, a.has_bias),
+                                                      std::move(keep), cfg, w, bias);
 }
 
 // --- gated_dense: f(x·W1 + b1) ⊙ g(x·W2 + b2) ------------------------------------------------------
@@ -124,29 +211,54 @@ std::vector<SymShape> infer_gated_dense(const Node& node, const GraphIR& g, std:
   check_arity(node, 3 + (a.has_bias1 ? 1 : 0) + (a.has_bias2 ? 1 : 0));
   const int b1 = a.has_bias1 ? 3 : -1;
   const int b2 = a.has_bias2 ? (a.has_bias1 ? 4 : 3) : -1;
-  SymShape y1 = infer_product(node, g, in, 1, b1);
-  SymShape y2 = infer_product(node, g, in, 2, b2);
+  SymShape y1 = infer_product(node, g, in, 1, b1, a.w_transposed);
+  SymShape y2 = infer_product(node, g, in, 2, b2, a.w_transposed);
   if (!(y1.back() == y2.back())) shape_error(node, "the two weights have different N");
   return {y1};
 }
 
+std::vector<DType> gated_dense_dtypes(const Node& node, const GraphIR& g, std::span<const DType> in) {
+  const std::size_t weights[] = {1, 2};
+  return product_dtypes(node, g, in, weights, node.attr<GatedDenseAttrs>().w_transposed);
+}
+
 std::unique_ptr<CompiledOp> compile_gated_dense(const CompileContext& ctx) {
   const GatedDenseAttrs& a = ctx.node.attr<GatedDenseAttrs>();
+  const float* b1 = a.has_bias1 ? ctx.constant_f32(3) : nullptr;
+  const float* b2 = a.has_bias2 ? ctx.constant_f32(a.has_bias1 ? 4 : 3) : nullptr;
+  const std::int64_t m = rows_of(ctx.in[0]);
+  const std::int64_t k = a.w_transposed ? ctx.in[1][1] : ctx.in[1][0];
+  const std::int64_t n = a.w_transposed ? ctx.in[1][0] : ctx.in[1][1];
+  if (a.w_transposed && in_place_bf16(ctx, 1) && in_place_bf16(ctx, 2)) {
+    ops::LinearBf16Config cfg{m, k, n, a.f, a.g, ctx.threads};
+    const double bytes = stored_weight_bytes(k, n, true, a.has_bias1) + stored_weight_bytes(k, n, true, a.has_bias2);
+    return std::make_unique<KernelOp<ops::LinearBf16Kernel>>(bytes, std::vector<Tensor>{}, cfg, bf16_rows(ctx, 1, b1),
+                                                             bf16_rows(ctx, 2, b2));
+  }
   ops::GatedDenseConfig cfg;
-  cfg.m = rows_of(ctx.in[0]);
-  cfg.k = ctx.in[1][0];
-  cfg.n = ctx.in[1][1];
+  cfg.m = m;
+  cfg.k = k;
+  cfg.n = n;
   cfg.f = a.f;
   cfg.g = a.g;
   cfg.bf16_weights = ctx.precision == Precision::kBF16;
   cfg.max_threads = ctx.threads;
-  cfg.weights_cache = ctx.weights_cache;
-  const float* b1 = a.has_bias1 ? ctx.constant_f32(3) : nullptr;
-  const float* b2 = a.has_bias2 ? ctx.constant_f32(a.has_bias1 ? 4 : 3) : nullptr;
-  const double bytes = stored_weight_bytes(cfg.k, cfg.n, cfg.bf16_weights, a.has_bias1) +
-                       stored_weight_bytes(cfg.k, cfg.n, cfg.bf16_weights, a.has_bias2);
-  return std::make_unique<KernelOp<ops::GatedDenseKernel>>(bytes, cfg, ctx.constant_f32(1), b1, ctx.constant_f32(2),
-                                                           b2);
+  std::vector<Tensor> keep;
+  const float* w1 = nullptr;
+  const float* w2 = nullptr;
+  if (!a.w_transposed) {
+    w1 = ctx.constant_f32(1);
+    w2 = ctx.constant_f32(2);
+    cfg.weights_cache = ctx.weights_cache;
+  } else {  // copies of this plan's own: not shared through the cache
+    keep.push_back(transposed_f32(ctx.constant(1)));
+    keep.push_back(transposed_f32(ctx.constant(2)));
+    w1 = keep[0].f32();
+    w2 = keep[1].f32();
+  }
+  const double bytes = stored_weight_bytes(k, n, cfg.bf16_weights, a.has_bias1) +
+                       stored_weight_bytes(k, n, cfg.bf16_weights, a.has_bias2);
+  return std::make_unique<KernelOp<ops::GatedDenseKernel>>(bytes, std::move(keep), cfg, w1, b1, w2, b2);
 }
 
 // --- matmul -------------------------------------------------------------------------------------
@@ -278,8 +390,8 @@ std::unique_ptr<CompiledOp> compile_synaptic_gate(const CompileContext& ctx) {
 
 }  // namespace
 
-const OpSchema kDenseSchema{infer_dense, no_in_place, false, compile_dense};
-const OpSchema kGatedDenseSchema{infer_gated_dense, no_in_place, false, compile_gated_dense};
+const OpSchema kDenseSchema{infer_dense, no_in_place, false, compile_dense, dense_dtypes};
+const OpSchema kGatedDenseSchema{infer_gated_dense, no_in_place, false, compile_gated_dense, gated_dense_dtypes};
 const OpSchema kMatMulSchema{infer_matmul, no_in_place, false, compile_matmul};
 const OpSchema kSynapticGateSchema{infer_synaptic_gate, no_in_place, false, compile_synaptic_gate};
 

@@ -144,7 +144,7 @@ void broadcast_copy(std::size_t elem_size, const void* x, std::size_t x_stride, 
 }
 
 void cast(DType from, DType to, const void* x, void* y, std::size_t n) {
-  if (from == DType::kBF16 || to == DType::kBF16) {
+  if (to == DType::kBF16 || (from == DType::kBF16 && to != DType::kF32)) {
     throw Error(ErrorCode::kInvalidArgument,
                 std::string("elementwise cast: unsupported dtype pair ") + to_string(from) + " -> " + to_string(to));
   }
@@ -165,7 +165,13 @@ void cast(DType from, DType to, const void* x, void* y, std::size_t n) {
     case DType::kBool:
       if (to == DType::kF32) return ConvertLoop<B, float>(x, y, n, [](B v) { return v ? 1.0f : 0.0f; });
       return ConvertLoop<B, I>(x, y, n, [](B v) { return I{v != 0}; });
-    case DType::kBF16: break;
+    case DType::kBF16:  // -> f32: exact (the bf16 bits are the high half of the f32's)
+      return ConvertLoop<std::uint16_t, float>(x, y, n, [](std::uint16_t v) {
+        const std::uint32_t u = static_cast<std::uint32_t>(v) << 16;
+        float f;
+        std::memcpy(&f, &u, sizeof f);
+        return f;
+      });
   }
 }
 

@@ -28,14 +28,15 @@ void where(std::size_t elem_size, const std::uint8_t* cond, std::size_t c_stride
 /// nothing is copied) but must not otherwise overlap it.
 void broadcast_copy(std::size_t elem_size, const void* x, std::size_t x_stride, void* y, std::size_t n);
 
-/// y[i] = x[i] converted from `from` to `to` (each f32, i64 or bool):
+/// y[i] = x[i] converted from `from` to `to` (each f32, i64 or bool; bf16 as a source, to f32):
 ///   f32 -> i64: truncation toward zero; NaN -> 0; values beyond the i64 range (±inf included)
 ///               saturate to INT64_MIN / INT64_MAX;
 ///   i64 -> f32: rounded to nearest;
 ///   -> bool:    x != 0 (NaN is true, ±0 false);
 ///   bool -> f32 / i64: 1 or 0;
+///   bf16 -> f32: exact (weights stored in bf16, such as a checkpoint's embedding table);
 ///   same dtype: a copy (nothing is copied when y == x).
-/// Apart from y == x with from == to, y must not overlap x. Throws Error(kInvalidArgument) for bf16.
+/// Apart from y == x with from == to, y must not overlap x. Throws Error(kInvalidArgument) for other bf16 pairs.
 void cast(DType from, DType to, const void* x, void* y, std::size_t n);
 
 }  // namespace quarks::ops

@@ -172,8 +172,11 @@ int where_in_place(const Node&) { return 1; }
 
 std::vector<DType> dtypes_cast(const Node& node, const GraphIR& g, std::span<const DType> in) {
   check_arity(node, in.size(), 1);
-  check_value_dtype(node, g, in, 0);
   const DType to = node.attr<CastAttrs>().to;
+  if (in[0] == DType::kBF16 && to != DType::kF32) {
+    type_error(node, "input " + named_dtype(node, g, in, 0) + " can be cast only to f32, not to " + to_string(to));
+  }
+  if (in[0] != DType::kBF16) check_value_dtype(node, g, in, 0);
   if (!is_value_dtype(to)) {
     attr_error(node, std::string("cannot cast to ") + to_string(to) + "; the target dtype must be f32, i64 or bool");
   }

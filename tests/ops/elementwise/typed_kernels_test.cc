@@ -285,7 +285,21 @@ TEST(TypedKernels, RejectBadArguments) {
   EXPECT_THROW(where(4, &c, 1, &v, 1, &v, 3, &v, 1), Error);
   EXPECT_THROW(where(2, &c, 1, &v, 1, &v, 1, &v, 1), Error);
   EXPECT_THROW(broadcast_copy(4, &v, 2, &v, 1), Error);
-  EXPECT_THROW(cast(DType::kBF16, DType::kF32, &v, &v, 1), Error);
+  EXPECT_THROW(cast(DType::kF32, DType::kBF16, &v, &v, 1), Error);
+  EXPECT_THROW(cast(DType::kBF16, DType::kI64, &v, &v, 1), Error);
+}
+
+// bf16 -> f32 is exact: the bits become the high half of the float's (normals, subnormals, ±0, ±inf,
+// NaN payloads).
+TEST(TypedKernels, CastBf16ToF32IsExact) {
+  const std::vector<std::uint16_t> x = {0x3F80, 0xBF80, 0x0000, 0x8000, 0x0001, 0x7F80, 0xFF80, 0x7FC1, 0x4049};
+  std::vector<float> y(x.size(), -7.0f);
+  cast(DType::kBF16, DType::kF32, x.data(), y.data(), x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &y[i], sizeof bits);
+    EXPECT_EQ(bits, static_cast<std::uint32_t>(x[i]) << 16) << "element " << i;
+  }
 }
 
 }  // namespace
