@@ -1,5 +1,6 @@
 // Hugging Face safetensors checkpoints: a bounds-checked reader of single files and of sharded folders
-// (model.safetensors.index.json), with the tensors mapped read-only and widened to f32 on request.
+// (model.safetensors.index.json), with the tensors in read-only memory (each file read into 2 MiB pages:
+// decode streams the weights every token, safetensors.cc has the measurement) and widened to f32 on request.
 //
 // A file is an 8-byte little-endian header length N, N bytes of JSON
 //   {"<tensor>": {"dtype": "BF16", "shape": [4096, 2048], "data_offsets": [begin, end]}, ...,
@@ -22,8 +23,7 @@
 // section; the element count times the dtype's size equals end - begin (overflow-checked: [2^40, 2^40]
 // is an error, not a wrap-around); no two tensors' byte ranges overlap; "__metadata__" is an object of
 // strings. Unknown keys inside an entry are ignored, and so are bytes of the data section that no
-// tensor uses. The file must not change while it is mapped (a file truncated under the mapping makes
-// reads fault, as with any mmap).
+// tensor uses. A file that shrinks while it is read is an error.
 #pragma once
 
 #include <cstddef>
@@ -45,7 +45,7 @@ namespace quarks::models {
 /// implementation; real headers are a few hundred kB even for the largest checkpoints).
 inline constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
 
-/// One tensor as stored in a checkpoint. `data` lies inside the Checkpoint's read-only mapping (or
+/// One tensor as stored in a checkpoint. `data` lies inside the Checkpoint's read-only copy of its file (or
 /// the bytes given to from_bytes) and holds exactly shape.numel() elements of `dtype`, little-endian.
 struct StoredTensor {
   std::string name;
@@ -56,7 +56,7 @@ struct StoredTensor {
 };
 
 /// The tensors of one checkpoint: one .safetensors file or all shards of a sharded folder. Movable,
-/// not copyable; owns the file mappings, so every StoredTensor and view stays valid while it lives.
+/// not copyable; owns the files' memory, so every StoredTensor and view stays valid while it lives.
 class Checkpoint {
  public:
   /// `model_dir`/model.safetensors if it exists, else every shard named by
@@ -99,11 +99,16 @@ class Checkpoint {
   Tensor to_f32(std::string_view name, const Shape& expected) const;
   /// The same without the shape check.
   Tensor to_f32(std::string_view name) const;
-  /// A zero-copy view of an F32 tensor of shape `expected` into the mapping. Error(kTypeMismatch) for
+  /// A zero-copy view of an F32 tensor of shape `expected` into the checkpoint's memory. Error(kTypeMismatch) for
   /// other dtypes, Error(kShapeMismatch) for another shape, Error(kUnsupported) when the data is not
   /// 4-byte aligned in memory (a header whose length is not a multiple of 4, or an odd offset; to_f32
   /// copies such tensors).
   ConstTensorView view_f32(std::string_view name, const Shape& expected) const;
+  /// The tensor of shape `expected` in place: a Tensor::external over the checkpoint's memory, BF16 as bf16 and F32
+  /// as f32, holding `self` (this checkpoint) alive — nothing is copied, so weights read this way are in
+  /// memory once. F16 tensors and data not aligned to its elements are widened
+  /// to a new f32 tensor instead (to_f32). Errors as to_f32's.
+  static Tensor in_place(const std::shared_ptr<const Checkpoint>& self, std::string_view name, const Shape& expected);
 
  private:
   struct Unmap {
@@ -115,7 +120,7 @@ class Checkpoint {
   Checkpoint() = default;
   /// Parses the image `bytes` of `file` and adds its tensors (refusing names already present) and metadata.
   void add_image(std::span<const std::byte> bytes, const std::string& file);
-  /// Maps `file` read-only, keeps the mapping and adds its tensors.
+  /// Reads `file` into read-only memory, keeps it and adds its tensors.
   void add_file(const std::filesystem::path& file);
   void add_shards(const std::filesystem::path& model_dir, const std::filesystem::path& index);
 
