@@ -65,14 +65,22 @@ Tensor plus_one(Tensor t) {
 // The checkpoint's tensors under the architecture's names, converted to what GraphBuilder takes.
 class Weights {
  public:
-  Weights(const Checkpoint& ckpt, const DecoderConfig& c) : ckpt_(ckpt), c_(c) {
+  Weights(std::shared_ptr<const Checkpoint> ckpt, const DecoderConfig& c, bool in_place)
+      : owner_(std::move(ckpt)), ckpt_(*owner_), c_(c), in_place_(in_place && c.architecture != "GPT2LMHeadModel") {
     if (c.architecture == "GPT2LMHeadModel") {
-      prefix_ = ckpt.find("transformer.wte.weight") != nullptr ? "transformer." : "";
+      prefix_ = ckpt_.find("transformer.wte.weight") != nullptr ? "transformer." : "";
     } else {
       prefix_ = "model.";
     }
   }
   bool gpt2() const { return c_.architecture == "GPT2LMHeadModel"; }
+  /// Whether nn.Linear weights are read in place ([out, in], bf16 or f32: GraphBuilder::linear) instead
+  /// of converted to f32 [in, out] for dense. GPT-2's Conv1D weights are [in, out] already: converted.
+  bool in_place() const { return in_place_; }
+  /// An nn.Linear weight [out, in] or the embedding table, in place over the checkpoint's mapping.
+  Tensor rows(const std::string& name, std::int64_t rows, std::int64_t cols) const {
+    return Checkpoint::in_place(owner_, name, Shape{rows, cols});
+  }
   const std::string& prefix() const { return prefix_; }
   std::string layer(int i, const std::string& part) const {
     return prefix_ + (gpt2() ? "h." : "layers.") + std::to_string(i) + "." + part;
@@ -92,28 +100,25 @@ class Weights {
   bool has(const std::string& name) const { return ckpt_.find(name) != nullptr; }
 
  private:
+  std::shared_ptr<const Checkpoint> owner_;
   const Checkpoint& ckpt_;
   const DecoderConfig& c_;
+  bool in_place_;
   std::string prefix_;
 };
 
 class DecoderBuilder {
  public:
-  DecoderBuilder(const DecoderConfig& c, const Checkpoint& ckpt, std::int64_t max_context)
-      : c_(c), w_(ckpt, c), max_context_(max_context) {}
+  DecoderBuilder(const DecoderConfig& c, std::shared_ptr<const Checkpoint> ckpt, std::int64_t max_context,
+                 bool in_place)
+      : c_(c), w_(std::move(ckpt), c, in_place), max_context_(max_context) {}
 
   Graph build() {
     const std::int64_t d = c_.hidden_size, vocab = c_.vocab_size;
     const Value ids = b_.input(kInputIds, {"batch", "seq"}, DType::kI64);
     const std::string embed_name = w_.gpt2() ? w_.prefix() + "wte.weight" : w_.prefix() + "embed_tokens.weight";
-    const Tensor embed = w_.matrix(embed_name, vocab, d);
-    Tensor table = embed;
-    if (c_.embed_scale) {  // Gemma: embeddings × √d (the same single rounding as scaling after the gather)
-      table = Tensor(DType::kF32, embed.shape());
-      const float scale = static_cast<float>(std::sqrt(static_cast<double>(d)));
-      for (std::int64_t i = 0; i < embed.numel(); ++i) table.f32()[i] = embed.f32()[i] * scale;
-    }
-    Value x = b_.gather("embed", b_.constant("embed.table", table), ids, 0);
+    const Tensor embed = w_.in_place() ? w_.rows(embed_name, vocab, d) : w_.matrix(embed_name, vocab, d);
+    Value x = embedding(embed, ids);
     if (c_.positions == PositionKind::kLearned) {
       const Value pos = b_.input(kPositionIds, {"batch", "seq"}, DType::kI64);
       const Tensor wpe = w_.matrix(w_.prefix() + "wpe.weight", c_.max_position_embeddings, d);
@@ -130,15 +135,33 @@ class DecoderBuilder {
         throw Error(ErrorCode::kInvalidArgument,
                     "the checkpoint has no 'lm_head.weight' and the config does not tie it to the embeddings");
       }
-      head = transposed(embed);
+      head = w_.in_place() ? embed : transposed(embed);  // in place: the table is the head's [vocab, d]
     } else {
-      head = w_.linear("lm_head.weight", d, vocab);
+      head = w_.in_place() ? w_.rows("lm_head.weight", vocab, d) : w_.linear("lm_head.weight", d, vocab);
     }
-    b_.output(kLogits, b_.dense("head", h, b_.constant("head.w", head)));
+    const Value head_w = b_.constant("head.w", head);
+    b_.output(kLogits, w_.in_place() ? b_.linear("head", h, head_w) : b_.dense("head", h, head_w));
     return b_.build();
   }
 
  private:
+  // Rows of the embedding table picked by ids, as f32 (a bf16 table read in place is widened after the
+  // gather); Gemma scales them by √d (one rounding, as scaling the table would).
+  Value embedding(const Tensor& table, Value ids) {
+    Value x = b_.gather("embed", b_.constant("embed.table", table), ids, 0);
+    if (table.dtype() != DType::kF32) x = b_.cast("embed.f32", x, DType::kF32);
+    if (!c_.embed_scale) return x;
+    const float scale = static_cast<float>(std::sqrt(static_cast<double>(c_.hidden_size)));
+    return b_.mul("embed.scale", x, b_.constant("embed.scale.value", Tensor::from_f32({1}, {scale})));
+  }
+
+  // x·Wᵀ (+ b) of the nn.Linear weight `tensor` [out, in]: in place (linear) or converted (dense).
+  Value projection(const std::string& name, Value x, const std::string& tensor, std::int64_t in, std::int64_t out,
+                   std::optional<Value> bias) {
+    if (w_.in_place()) return b_.linear(name, x, b_.constant(name + ".w", w_.rows(tensor, out, in)), bias);
+    return b_.dense(name, x, b_.constant(name + ".w", w_.linear(tensor, in, out)), bias);
+  }
+
   // The config's norm over the last axis of x, its weights named `base` + ".weight" (+ ".bias").
   Value norm(const std::string& name, Value x, const std::string& base) {
     const std::int64_t d = c_.hidden_size;
@@ -180,25 +203,37 @@ class DecoderBuilder {
 
     // Attention half.
     const Value h = norm(p + "attn_norm", x, hf(gpt2 ? "ln_1" : "input_layernorm"));
-    Tensor w_qkv, b_qkv;
-    if (gpt2) {
-      w_qkv = w_.conv1d(hf("attn.c_attn.weight"), d, 3 * d);
-      if (c_.qkv_bias) b_qkv = w_.vector(hf("attn.c_attn.bias"), 3 * d);
+    Value q, k, v;
+    if (w_.in_place()) {  // three products on the checkpoint's own tensors (a fused one would be a copy)
+      q = projection(p + "q", h, hf("self_attn.q_proj.weight"), d, q_width,
+                     bias(p + "q.b", hf("self_attn.q_proj.bias"), q_width, c_.qkv_bias));
+      k = projection(p + "k", h, hf("self_attn.k_proj.weight"), d, kv_width,
+                     bias(p + "k.b", hf("self_attn.k_proj.bias"), kv_width, c_.qkv_bias));
+      v = projection(p + "v", h, hf("self_attn.v_proj.weight"), d, kv_width,
+                     bias(p + "v.b", hf("self_attn.v_proj.bias"), kv_width, c_.qkv_bias));
     } else {
-      w_qkv = concat_columns({w_.linear(hf("self_attn.q_proj.weight"), d, q_width),
-                              w_.linear(hf("self_attn.k_proj.weight"), d, kv_width),
-                              w_.linear(hf("self_attn.v_proj.weight"), d, kv_width)});
-      if (c_.qkv_bias) {
-        b_qkv = concat_vectors({w_.vector(hf("self_attn.q_proj.bias"), q_width),
-                                w_.vector(hf("self_attn.k_proj.bias"), kv_width),
-                                w_.vector(hf("self_attn.v_proj.bias"), kv_width)});
+      Tensor w_qkv, b_qkv;
+      if (gpt2) {
+        w_qkv = w_.conv1d(hf("attn.c_attn.weight"), d, 3 * d);
+        if (c_.qkv_bias) b_qkv = w_.vector(hf("attn.c_attn.bias"), 3 * d);
+      } else {
+        w_qkv = concat_columns({w_.linear(hf("self_attn.q_proj.weight"), d, q_width),
+                                w_.linear(hf("self_attn.k_proj.weight"), d, kv_width),
+                                w_.linear(hf("self_attn.v_proj.weight"), d, kv_width)});
+        if (c_.qkv_bias) {
+          b_qkv = concat_vectors({w_.vector(hf("self_attn.q_proj.bias"), q_width),
+                                  w_.vector(hf("self_attn.k_proj.bias"), kv_width),
+                                  w_.vector(hf("self_attn.v_proj.bias"), kv_width)});
+        }
       }
+      const std::optional<Value> qkv_b =
+          c_.qkv_bias ? std::optional<Value>(b_.constant(p + "qkv.b", b_qkv)) : std::nullopt;
+      const Value qkv = b_.dense(p + "qkv", h, b_.constant(p + "qkv.w", w_qkv), qkv_b);
+      std::vector<Value> parts = b_.split(p + "qkv_split", qkv, -1, {q_width, kv_width, kv_width});
+      q = parts[0];
+      k = parts[1];
+      v = parts[2];
     }
-    const std::optional<Value> qkv_b =
-        c_.qkv_bias ? std::optional<Value>(b_.constant(p + "qkv.b", b_qkv)) : std::nullopt;
-    const Value qkv = b_.dense(p + "qkv", h, b_.constant(p + "qkv.w", w_qkv), qkv_b);
-    std::vector<Value> parts = b_.split(p + "qkv_split", qkv, -1, {q_width, kv_width, kv_width});
-    Value q = parts[0], k = parts[1];
     if (c_.qk_norm) {
       q = head_norm(p + "q_norm", q, heads, hf("self_attn.q_norm.weight"));
       k = head_norm(p + "k_norm", k, kv_heads, hf("self_attn.k_norm.weight"));
@@ -211,7 +246,7 @@ class DecoderBuilder {
       q = b_.rope(p + "q_rope", q, past, q_rope);
       k = b_.rope(p + "k_rope", k, past, k_rope);
     }
-    const KvCacheView kv = b_.kv_cache_append(p + "kv_append", cache, k, parts[2]);
+    const KvCacheView kv = b_.kv_cache_append(p + "kv_append", cache, k, v);
     AttentionOptions attn;
     attn.causal = true;
     attn.causal_from_key_lengths = true;  // query i is at position past + i and sees keys 0 .. past + i
@@ -224,23 +259,21 @@ class DecoderBuilder {
     const Value attn_out =
         gpt2 ? b_.dense(p + "o_proj", context, b_.constant(p + "o_proj.w", w_.conv1d(hf("attn.c_proj.weight"), d, d)),
                         bias(p + "o_proj.b", hf("attn.c_proj.bias"), d, c_.o_bias))
-             : b_.dense(p + "o_proj", context,
-                        b_.constant(p + "o_proj.w", w_.linear(hf("self_attn.o_proj.weight"), q_width, d)),
-                        bias(p + "o_proj.b", hf("self_attn.o_proj.bias"), d, c_.o_bias));
+             : projection(p + "o_proj", context, hf("self_attn.o_proj.weight"), q_width, d,
+                          bias(p + "o_proj.b", hf("self_attn.o_proj.bias"), d, c_.o_bias));
     const Value x1 = b_.add(p + "attn_residual", x, attn_out);
 
     // MLP half.
     const Value h2 = norm(p + "mlp_norm", x1, hf(gpt2 ? "ln_2" : "post_attention_layernorm"));
     Value down;
     if (c_.gated_mlp) {  // act(h·W_gate) ⊙ (h·W_up): the output-gating quark (fused into one gated_dense)
-      const Value gate =
-          b_.dense(p + "gate", h2, b_.constant(p + "gate.w", w_.linear(hf("mlp.gate_proj.weight"), d, ffn)),
-                   bias(p + "gate.b", hf("mlp.gate_proj.bias"), ffn, c_.mlp_bias));
-      const Value up = b_.dense(p + "up", h2, b_.constant(p + "up.w", w_.linear(hf("mlp.up_proj.weight"), d, ffn)),
-                                bias(p + "up.b", hf("mlp.up_proj.bias"), ffn, c_.mlp_bias));
+      const Value gate = projection(p + "gate", h2, hf("mlp.gate_proj.weight"), d, ffn,
+                                    bias(p + "gate.b", hf("mlp.gate_proj.bias"), ffn, c_.mlp_bias));
+      const Value up = projection(p + "up", h2, hf("mlp.up_proj.weight"), d, ffn,
+                                  bias(p + "up.b", hf("mlp.up_proj.bias"), ffn, c_.mlp_bias));
       const Value act = b_.output_gate(p + "glu", gate, up, c_.activation, Activation::identity());
-      down = b_.dense(p + "down", act, b_.constant(p + "down.w", w_.linear(hf("mlp.down_proj.weight"), ffn, d)),
-                      bias(p + "down.b", hf("mlp.down_proj.bias"), d, c_.mlp_bias));
+      down = projection(p + "down", act, hf("mlp.down_proj.weight"), ffn, d,
+                        bias(p + "down.b", hf("mlp.down_proj.bias"), d, c_.mlp_bias));
     } else {  // GPT-2: act(h·W_fc + b)·W_proj + b
       const Value fc = b_.dense(p + "fc", h2, b_.constant(p + "fc.w", w_.conv1d(hf("mlp.c_fc.weight"), d, ffn)),
                                 bias(p + "fc.b", hf("mlp.c_fc.bias"), ffn, c_.mlp_bias), c_.activation);
@@ -260,7 +293,17 @@ class DecoderBuilder {
 
 }  // namespace
 
-Graph build_decoder_graph(const DecoderConfig& config, const Checkpoint& weights, std::int64_t max_context) {
+bool linear_weights_are_bf16(const DecoderConfig& config, const Checkpoint& weights) {
+  const std::shared_ptr<const Checkpoint> unowned(&weights, [](const Checkpoint*) {});
+  const Weights w(unowned, config, true);
+  if (!w.in_place()) return false;
+  const StoredTensor* embed = weights.find(w.prefix() + "embed_tokens.weight");
+  const StoredTensor* q = weights.find(w.layer(0, "self_attn.q_proj.weight"));
+  return embed != nullptr && embed->dtype == "BF16" && (q == nullptr || q->dtype == "BF16");
+}
+
+Graph build_decoder_graph(const DecoderConfig& config, std::shared_ptr<const Checkpoint> weights,
+                          std::int64_t max_context, bool weights_in_place) {
   if (max_context < 1) {
     throw Error(ErrorCode::kInvalidArgument, "max_context " + std::to_string(max_context) + " must be >= 1");
   }
@@ -269,7 +312,7 @@ Graph build_decoder_graph(const DecoderConfig& config, const Checkpoint& weights
                                                  std::to_string(config.max_position_embeddings) +
                                                  " learned positions of this " + config.architecture);
   }
-  return DecoderBuilder(config, weights, max_context).build();
+  return DecoderBuilder(config, std::move(weights), max_context, weights_in_place).build();
 }
 
 }  // namespace quarks::models

@@ -1,8 +1,8 @@
 // The one decoder builder behind every supported architecture: a DecoderConfig and a checkpoint's
 // weights (Hugging Face names and layouts) become a quarks Graph of public builder calls — embedding
-// gather, per layer norm → fused QKV dense → (per-head q/k norm) → rope at the cache position → KV cache
-// append → causal GQA attention → output dense → residual → norm → gated (SwiGLU / GeGLU: the
-// output-gating quark) or plain MLP → residual, then the final norm and the LM head.
+// gather, per layer norm → QKV projections (one fused dense, or three in-place linears) → (per-head q/k norm) → rope at
+// the cache position → KV cache append → causal GQA attention → output dense → residual → norm → gated (SwiGLU / GeGLU:
+// the output-gating quark) or plain MLP → residual, then the final norm and the LM head.
 //
 // Graph interface (names as Hugging Face's where there is one):
 //   inputs   input_ids        i64 [batch, seq]
@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "engine/models/hf_config.hpp"
 #include "engine/models/safetensors.hpp"
@@ -29,6 +30,17 @@ inline constexpr const char* kLogits = "logits";
 /// Builds the graph. Throws Error naming the checkpoint tensor that is missing or has the wrong shape.
 /// A sliding window (Mistral) becomes the window of every layer's attention; the KV caches hold the
 /// whole max_context.
-Graph build_decoder_graph(const DecoderConfig& config, const Checkpoint& weights, std::int64_t max_context);
+///
+/// weights_in_place: the nn.Linear weights and the embedding table stay the checkpoint's own tensors
+/// (Tensor::external over its memory; linear products, the q, k and v projections separate), so a
+/// bf16 checkpoint compiled at precision bf16 keeps its weights in memory once; the graph then holds
+/// `weights` alive. Otherwise they are converted to f32 [in, out] for dense products (q, k, v fused
+/// into one) and the checkpoint may be closed after the call. GPT-2 (Conv1D weights) is always converted.
+/// Whether the checkpoint stores its projection weights in BF16 (those of layer 0 and the embedding),
+/// the case where reading them in place pays.
+bool linear_weights_are_bf16(const DecoderConfig& config, const Checkpoint& weights);
+
+Graph build_decoder_graph(const DecoderConfig& config, std::shared_ptr<const Checkpoint> weights,
+                          std::int64_t max_context, bool weights_in_place = false);
 
 }  // namespace quarks::models

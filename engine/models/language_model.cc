@@ -38,8 +38,11 @@ LanguageModel LanguageModel::load(const std::filesystem::path& model_dir, const 
   impl->max_context = context;
   Graph graph;
   {
-    const models::Checkpoint weights = models::Checkpoint::open(model_dir);  // unmapped once converted
-    graph = models::build_decoder_graph(c, weights, context);
+    // A bf16 checkpoint at precision bf16 is read in place: the graph keeps the checkpoint (its memory is
+    // the weights' only copy). Otherwise the weights are converted and the checkpoint is freed here.
+    auto weights = std::make_shared<const models::Checkpoint>(models::Checkpoint::open(model_dir));
+    const bool in_place = options.precision == Precision::kBF16 && models::linear_weights_are_bf16(c, *weights);
+    graph = models::build_decoder_graph(c, std::move(weights), context, in_place);
   }
   CompileOptions co;
   co.threads = options.threads;

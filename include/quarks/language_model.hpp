@@ -13,8 +13,11 @@
 // (q/k/v biases), Qwen3ForCausalLM (per-head q/k RMSNorm), GemmaForCausalLM (√d embeddings, 1 + w
 // RMSNorm, GeGLU) and GPT2LMHeadModel (learned positions, LayerNorm, Conv1D weights). Anything else,
 // or a config field that changes the maths in a way quarks does not implement, is an Error naming the
-// file and the field. Weights may be f32, bf16 or f16; they are converted to f32 at load and the
-// plan runs in LoadOptions::precision.
+// file and the field. Weights may be f32, bf16 or f16. A bf16 checkpoint loaded at Precision::kBF16
+// is read in place: the products run on the file's bytes as read (nothing is converted or repacked, so the
+// weights are in memory once and load is quick; decode steps stream them through a bf16
+// matrix-vector kernel, prompts run oneDNN's bf16 matmuls, which need AVX-512). Otherwise the weights
+// are converted to f32 at load and the plan runs in LoadOptions::precision.
 #pragma once
 
 #include <cstdint>

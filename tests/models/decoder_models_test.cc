@@ -172,24 +172,51 @@ TEST(DecoderModel, ContextOverflowAndBadIdsAreClearErrors) {
   }
 }
 
-// bf16 weights computed in bf16 (oneDNN's bf16 matmuls, f32 accumulation; AVX-512 CPUs): the logits of
-// the bf16 checkpoint stay within 2e-2 of max |logit| of the float64 reference on the same weights (the
-// activations are rounded to bf16 before every product, about 2^-9 relative each).
-TEST(DecoderModel, Bf16ComputeStaysWithinItsBound) {
-  const fs::path dir = kFixtures / "llama_bf16";
+// bf16 checkpoints at precision bf16 read their weights in place (linear products on the checkpoint's memory;
+// ops/dense/linear_bf16_kernel.hpp). A prompt runs through oneDNN's bf16 matmuls with the activations
+// rounded to bf16 before every product (about 2^-9 relative each): its logits stay within 2e-2 of max
+// |logit| of the float64 reference on the same weights. Needs AVX-512 (oneDNN 2.6).
+class Bf16DecoderModels : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Bf16DecoderModels, PromptLogitsStayWithinTheBf16Bound) {
+  const fs::path dir = kFixtures / GetParam();
   const Reference ref = read_reference(dir);
   LanguageModel lm;
   try {
     lm = LanguageModel::load(dir, {.threads = 2, .precision = Precision::kBF16});
+    Generator gen(lm);
+    const double err = scaled_error(gen.logits(ref.prompt), ref.logits);
+    EXPECT_LT(err, 2e-2) << GetParam();
+    std::printf("%s in bf16: prompt logits error %.2e of max |logit|\n", GetParam().c_str(), err);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kUnsupported) throw;
     GTEST_SKIP() << "no bf16 matmuls on this CPU (oneDNN 2.6 needs AVX-512): " << e.what();
   }
-  Generator gen(lm);
-  const double err = scaled_error(gen.logits(ref.prompt), ref.logits);
-  EXPECT_LT(err, 2e-2);
-  std::printf("llama_bf16 in bf16: logits error %.2e of max |logit|\n", err);
 }
+
+// One token at a time, every product has one row and runs the Highway matrix-vector kernel on the bf16
+// weights in place with f32 activations: the logits equal those of the same checkpoint computed in f32
+// (weights widened, the converted path) up to f32 summation order, 1e-5 of max |logit|, at every
+// step. This path runs on every CPU.
+TEST_P(Bf16DecoderModels, DecodeStepsInPlaceEqualF32ComputeOnTheSameWeights) {
+  const fs::path dir = kFixtures / GetParam();
+  const Reference ref = read_reference(dir);
+  const LanguageModel in_place = LanguageModel::load(dir, {.threads = 2, .precision = Precision::kBF16});
+  const LanguageModel widened = LanguageModel::load(dir, {.threads = 2});
+  Generator a(in_place), b(widened);
+  double err = 0, scale = 0;
+  for (std::size_t i = 0; i < 12; ++i) {
+    const std::span<const std::int64_t> token(&ref.prompt[i], 1);
+    const Tensor x = a.append(token), y = b.append(token);
+    for (std::int64_t v = 0; v < in_place.vocab_size(); ++v) {
+      err = std::max<double>(err, std::abs(x.f32()[v] - y.f32()[v]));
+      scale = std::max<double>(scale, std::abs(y.f32()[v]));
+    }
+  }
+  EXPECT_LT(err / scale, 1e-5) << GetParam();
+}
+
+INSTANTIATE_TEST_SUITE_P(Checkpoints, Bf16DecoderModels, ::testing::Values("llama_bf16", "qwen3_bf16", "gemma_bf16"));
 
 // A checkpoint that does not fit its config: the tensor, the file and both shapes are named.
 TEST(DecoderModel, CheckpointsThatDoNotFitTheConfigAreClearErrors) {

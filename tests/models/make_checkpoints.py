@@ -248,6 +248,12 @@ FIXTURES = {
               torch.float32, 1),
     "gemma": ("GemmaForCausalLM", {"head_dim": 16, "hidden_activation": "gelu_pytorch_tanh", "hidden_act": "gelu",
                                    "rms_norm_eps": 1e-6}, torch.float32, 1),
+    # bf16 checkpoints of the other weight layouts read in place at precision bf16: tied embeddings as
+    # the head with per-head q/k norms (Qwen3), and the √d-scaled embedding with GeGLU (Gemma).
+    "qwen3_bf16": ("Qwen3ForCausalLM", {"rope_theta": 1000000.0, "head_dim": 24, "tie_word_embeddings": True,
+                                        "torch_dtype": "bfloat16"}, torch.bfloat16, 1),
+    "gemma_bf16": ("GemmaForCausalLM", {"head_dim": 16, "hidden_activation": "gelu_pytorch_tanh", "hidden_act": "gelu",
+                                        "rms_norm_eps": 1e-6, "torch_dtype": "bfloat16"}, torch.bfloat16, 1),
 }
 GPT2 = {"n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 128, "vocab_size": 96, "n_inner": None,
         "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "bos_token_id": 95, "eos_token_id": 95}
