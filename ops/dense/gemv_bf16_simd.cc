@@ -1,4 +1,5 @@
-// Highway kernel of gemv_bf16_simd.hpp, compiled once per target through foreach_target.
+// The widening form of gemv_bf16 (gemv_bf16_simd.hpp), a Highway kernel compiled once per target through
+// foreach_target.
 //
 // A vector of 2L bf16 weights loaded as L u32 lanes holds element 2i in the low and 2i+1 in the high
 // half of lane i; shifting the low half up (and masking the high half) gives two f32 vectors exactly.
@@ -160,10 +161,18 @@ namespace quarks::ops::dense_detail {
 
 HWY_EXPORT(GemvBf16);
 
-void gemv_bf16(const float* x, std::size_t m, std::size_t k, const std::uint16_t* w, std::size_t ldw, std::size_t rows,
-               float* y, std::size_t ldy, float* scratch, bool read_before, bool read_after) {
+void gemv_bf16_widen(const float* x, std::size_t m, std::size_t k, const std::uint16_t* w, std::size_t ldw,
+                     std::size_t rows, float* y, std::size_t ldy, float* scratch, bool read_before, bool read_after) {
   if (m == 0 || m > kGemvMaxRows || rows == 0) return;
   HWY_DYNAMIC_DISPATCH(GemvBf16)(x, m, k, w, ldw, rows, y, ldy, scratch, read_before, read_after);
+}
+
+bool gemv_bf16_rounds_x() noexcept { return cpu_has_avx512_bf16(); }
+
+void gemv_bf16(const float* x, std::size_t m, std::size_t k, const std::uint16_t* w, std::size_t ldw, std::size_t rows,
+               float* y, std::size_t ldy, float* scratch, bool read_before, bool read_after) {
+  if (gemv_bf16_rounds_x()) return gemv_bf16_dot(x, m, k, w, ldw, rows, y, ldy, scratch, read_before, read_after);
+  gemv_bf16_widen(x, m, k, w, ldw, rows, y, ldy, scratch, read_before, read_after);
 }
 
 }  // namespace quarks::ops::dense_detail

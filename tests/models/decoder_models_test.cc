@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ops/dense/gemv_bf16_simd.hpp"
 #include "quarks/language_model.hpp"
 
 namespace quarks {
@@ -197,7 +198,8 @@ TEST_P(Bf16DecoderModels, PromptLogitsStayWithinTheBf16Bound) {
 // One token at a time, every product has one row and runs the Highway matrix-vector kernel on the bf16
 // weights in place with f32 activations: the logits equal those of the same checkpoint computed in f32
 // (weights widened, the converted path) up to f32 summation order, 1e-5 of max |logit|, at every
-// step. This path runs on every CPU.
+// step. This path runs on every CPU. Where the CPU has AVX512_BF16 the kernel rounds x to bf16 first
+// (the dot form, as oneDNN does for prompts): then the bound is the bf16 one of the prompt test.
 TEST_P(Bf16DecoderModels, DecodeStepsInPlaceEqualF32ComputeOnTheSameWeights) {
   const fs::path dir = kFixtures / GetParam();
   const Reference ref = read_reference(dir);
@@ -213,7 +215,10 @@ TEST_P(Bf16DecoderModels, DecodeStepsInPlaceEqualF32ComputeOnTheSameWeights) {
       scale = std::max<double>(scale, std::abs(y.f32()[v]));
     }
   }
-  EXPECT_LT(err / scale, 1e-5) << GetParam();
+  const bool rounds_x = quarks::ops::dense_detail::gemv_bf16_rounds_x();
+  std::printf("%s: one-token steps in place vs f32 compute: %.2e of max |logit| (x %s)\n", GetParam().c_str(),
+              err / scale, rounds_x ? "rounded to bf16" : "in f32");
+  EXPECT_LT(err / scale, rounds_x ? 2e-2 : 1e-5) << GetParam();
 }
 
 INSTANTIATE_TEST_SUITE_P(Checkpoints, Bf16DecoderModels, ::testing::Values("llama_bf16", "qwen3_bf16", "gemma_bf16"));
