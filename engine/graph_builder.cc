@@ -93,7 +93,7 @@ Node make_node(OpKind op, const std::string& name, std::vector<Value> inputs, de
 }
 
 detail::AttentionAttrs attention_attrs(const AttentionOptions& options, bool packed_qkv, bool has_mask,
-                                       bool has_key_lengths) {
+                                       bool has_key_lengths, bool has_key_starts) {
   detail::AttentionAttrs a;
   a.packed_qkv = packed_qkv;
   a.causal = options.causal;
@@ -103,6 +103,7 @@ detail::AttentionAttrs attention_attrs(const AttentionOptions& options, bool pac
   a.num_kv_heads = options.num_kv_heads;
   a.has_mask = has_mask;
   a.has_key_lengths = has_key_lengths;
+  a.has_key_starts = has_key_starts;
   a.causal_from_key_lengths = options.causal_from_key_lengths;
   a.window = options.window;
   return a;
@@ -200,20 +201,24 @@ Value GraphBuilder::synaptic_gate(const std::string& name, Value x, Value w, Val
 }
 
 Value GraphBuilder::attention(const std::string& name, Value q, Value k, Value v, std::optional<Value> mask,
-                              std::optional<Value> key_lengths, const AttentionOptions& options) {
+                              std::optional<Value> key_lengths, const AttentionOptions& options,
+                              std::optional<Value> key_starts) {
   std::vector<Value> in{q, k, v};
   if (mask) in.push_back(*mask);
   if (key_lengths) in.push_back(*key_lengths);
-  const auto a = attention_attrs(options, false, mask.has_value(), key_lengths.has_value());
+  if (key_starts) in.push_back(*key_starts);
+  const auto a = attention_attrs(options, false, mask.has_value(), key_lengths.has_value(), key_starts.has_value());
   return add_node(*ir_, make_node(OpKind::kAttention, name, in, a))[0];
 }
 
 Value GraphBuilder::attention_qkv(const std::string& name, Value qkv, std::optional<Value> mask,
-                                  std::optional<Value> key_lengths, const AttentionOptions& options) {
+                                  std::optional<Value> key_lengths, const AttentionOptions& options,
+                                  std::optional<Value> key_starts) {
   std::vector<Value> in{qkv};
   if (mask) in.push_back(*mask);
   if (key_lengths) in.push_back(*key_lengths);
-  const auto a = attention_attrs(options, true, mask.has_value(), key_lengths.has_value());
+  if (key_starts) in.push_back(*key_starts);
+  const auto a = attention_attrs(options, true, mask.has_value(), key_lengths.has_value(), key_starts.has_value());
   return add_node(*ir_, make_node(OpKind::kAttention, name, in, a))[0];
 }
 

@@ -202,17 +202,22 @@ class GraphBuilder {
   /// [0, Sk] throws Error(kInvalidArgument) from Session::run naming the node, the batch index and value.
   /// A query that sees no key at all (key length 0, every mask entry -inf, causal with Sq > Sk) outputs
   /// zeros, not NaN. NaN in q, k or the mask, or a +inf score, makes that query's output NaN.
+  /// key_starts: i64 [B]; keys at positions < key_starts[b] are ignored (and cost nothing) — the left
+  /// padding of a batch of prompts of different lengths; the causal diagonal does not move. A start
+  /// outside [0, Sk] throws like a bad key length.
   /// q may also be 3-D while k and v are 4-D (a KV cache read in place, see kv_cache_append).
   Value attention(const std::string& name, Value q, Value k, Value v, std::optional<Value> mask = std::nullopt,
-                  std::optional<Value> key_lengths = std::nullopt, const AttentionOptions& options = {});
+                  std::optional<Value> key_lengths = std::nullopt, const AttentionOptions& options = {},
+                  std::optional<Value> key_starts = std::nullopt);
   /// attention() on the packed output of a fused QKV projection: qkv is [B, S, (Hq + 2·Hkv)·D], each row
   /// the Hq query heads, then the Hkv key heads, then the Hkv value heads (D values each), as a dense
   /// with weight [d, (Hq + 2·Hkv)·D] produces them. q, k and v are read in place with strides (no slices
   /// are copied); the output is [B, S, Hq·D]. options.num_heads is required, num_kv_heads as in the 3-D
-  /// layout (0 = num_heads); mask, key_lengths, causal and scale mean what they mean for attention(),
-  /// with Sq = Sk = S.
+  /// layout (0 = num_heads); mask, key_lengths, key_starts, causal and scale mean what they mean for
+  /// attention(), with Sq = Sk = S.
   Value attention_qkv(const std::string& name, Value qkv, std::optional<Value> mask = std::nullopt,
-                      std::optional<Value> key_lengths = std::nullopt, const AttentionOptions& options = {});
+                      std::optional<Value> key_lengths = std::nullopt, const AttentionOptions& options = {},
+                      std::optional<Value> key_starts = std::nullopt);
 
   // --- positions and state --------------------------------------------------------------------------
   /// Rotary position embedding, rotate-half form (as in HF Llama): for each head row of D elements at
@@ -222,8 +227,9 @@ class GraphBuilder {
   /// offset + s for every batch. The angles are reduced and their cos/sin computed in double, so large
   /// positions lose no accuracy; positions must lie in [0, 2^31).
   Value rope(const std::string& name, Value x, std::int64_t offset, const RopeOptions& options);
-  /// As above with the offset a runtime i64 value of shape [] or [1] (e.g. kv_cache_length); a position
-  /// outside [0, 2^31) throws Error(kInvalidArgument) from Session::run.
+  /// As above with the offset a runtime i64 value of shape [] or [1] (e.g. kv_cache_length), or of shape
+  /// [B, S]: token s of batch b at position offset[b, s] (Hugging Face's position_ids, e.g. a batch of
+  /// left-padded prompts). A position outside [0, 2^31) throws Error(kInvalidArgument) from Session::run.
   Value rope(const std::string& name, Value x, Value offset, const RopeOptions& options);
 
   /// Declares a KV cache: state that each Session keeps between runs (memory: 2·B·Hkv·max_len·D floats,

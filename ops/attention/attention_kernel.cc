@@ -85,14 +85,20 @@ AttentionKernel::AttentionKernel(const AttentionConfig& config) : config_(config
 }
 
 void AttentionKernel::run(const float* q, const float* k, const float* v, const float* mask,
-                          const std::int64_t* key_lengths, float* out, std::byte* scratch) const {
+                          const std::int64_t* key_lengths, float* out, std::byte* scratch,
+                          const std::int64_t* key_starts) const {
   const AttentionConfig& c = config_;
-  if (c.has_key_lengths) {
-    const std::int64_t b = first_bad_key_length(key_lengths, c.batch, c.kv_len);
+  const auto check = [&](const char* what, const std::int64_t* values) {
+    const std::int64_t b = first_bad_key_length(values, c.batch, c.kv_len);
     if (b >= 0) {
-      invalid(c, "key_lengths[" + std::to_string(b) + "] = " + std::to_string(key_lengths[b]) + " is outside [0, " +
+      invalid(c, std::string(what) + "[" + std::to_string(b) + "] = " + std::to_string(values[b]) + " is outside [0, " +
                      std::to_string(c.kv_len) + "]");
     }
+  };
+  if (c.has_key_lengths) check("key_lengths", key_lengths);
+  if (c.has_key_starts) {
+    if (key_starts == nullptr) invalid(c, "has_key_starts is set but no key_starts were given");
+    check("key_starts", key_starts);
   }
   if (tasks_ == 0) return;
   float* slots = reinterpret_cast<float*>(scratch);
@@ -104,7 +110,7 @@ void AttentionKernel::run(const float* q, const float* k, const float* v, const 
     float* slot_scratch = slots + static_cast<std::size_t>(slot) * slot_floats_;
     for (std::int64_t t = next.fetch_add(1, std::memory_order_relaxed); t < tasks_;
          t = next.fetch_add(1, std::memory_order_relaxed)) {
-      run_task(t, q, k, v, mask, key_lengths, out, slot_scratch, partials);
+      run_task(t, q, k, v, mask, key_lengths, key_starts, out, slot_scratch, partials);
     }
   });
   if (chunks_ > 1) {
@@ -113,8 +119,8 @@ void AttentionKernel::run(const float* q, const float* k, const float* v, const 
 }
 
 void AttentionKernel::run_task(std::int64_t task, const float* q, const float* k, const float* v, const float* mask,
-                               const std::int64_t* key_lengths, float* out, float* slot_scratch,
-                               float* partials) const {
+                               const std::int64_t* key_lengths, const std::int64_t* key_starts, float* out,
+                               float* slot_scratch, float* partials) const {
   const AttentionConfig& c = config_;
   const std::int64_t chunk = task % chunks_, row_task = task / chunks_;
   // Tasks of one head are adjacent (its K and V stay in cache); causal tiles go from the costliest (last)
@@ -142,14 +148,15 @@ void AttentionKernel::run_task(std::int64_t task, const float* q, const float* k
   const std::int64_t key_end = c.has_key_lengths ? key_lengths[b] : c.kv_len;
   const std::int64_t causal_end = c.causal_from_key_lengths ? key_end : c.kv_len;
   t.causal_first = c.causal ? i0 + (causal_end - c.q_len) : kNoCausalLimit;
-  // With a window, the tile's keys start at its first row's band (row i's band: band_first + i on).
-  std::int64_t first_key = 0;
+  // The tile's keys start at the row's key start, and with a window at its first row's band (row i's
+  // band: band_first + i on) when that is later.
+  std::int64_t first_key = c.has_key_starts ? std::min(key_starts[b], key_end) : 0;
   if (c.window > 0) {
     t.band_first = t.causal_first - c.window + 1;
-    first_key = std::clamp<std::int64_t>(t.band_first, 0, key_end);
+    first_key = std::clamp<std::int64_t>(t.band_first, first_key, key_end);
   }
   std::int64_t chunk_keys = chunk_keys_;
-  if (chunks_ > 1 && (c.has_key_lengths || c.window > 0)) {
+  if (chunks_ > 1 && (c.has_key_lengths || c.has_key_starts || c.window > 0)) {
     // Divide the valid keys (of the band), not the capacity: a cache of 4096 rows holding 1000 spreads
     // those 1000. An automatic split keeps chunks of at least kMinChunkKeys (the chunks past the last
     // are empty).

@@ -26,10 +26,11 @@
 // merges (log-sum-exp).
 //
 // Semantics, per query row:
-//   - keys at positions >= key_lengths[b] are ignored; causal hides keys j > i + (Sk - Sq) (Sk is the
-//     tensor's length, also with key_lengths), or with causal_from_key_lengths keys j > i + (L_b - Sq)
-//     where L_b = key_lengths[b] (a KV cache of capacity Sk holding L_b valid rows: no work is spent on
-//     the rows past L_b, and the key split divides the L_b valid keys, not Sk);
+//   - keys at positions < key_starts[b] and >= key_lengths[b] are ignored (key_starts: the left padding
+//     of a batch of prompts of different lengths; the causal diagonal stays where key_lengths puts it); causal hides
+//     keys j > i + (Sk - Sq) (Sk is the tensor's length, also with key_lengths), or with causal_from_key_lengths keys j
+//     > i + (L_b - Sq) where L_b = key_lengths[b] (a KV cache of capacity Sk holding L_b valid rows: no work is spent
+//     on the rows past L_b, and the key split divides the L_b valid keys, not Sk);
 //   - with a window W (needs causal) a row whose causal diagonal is key d also hides keys j <= d - W: it
 //     sees at most W keys, its own included (Hugging Face's sliding window: kv_idx > q_idx - W). A tile
 //     starts at its first row's band and the band's edge is trimmed like the causal triangle, so a row
@@ -66,6 +67,7 @@ struct AttentionConfig {
   bool has_mask = false;
   std::array<std::int64_t, 4> mask_strides{};
   bool has_key_lengths = false;  ///< i64 [B]: keys at positions >= key_lengths[b] are ignored
+  bool has_key_starts = false;   ///< i64 [B]: keys at positions < key_starts[b] are ignored
   /// Causal diagonal aligned to key_lengths[b] instead of kv_len (needs causal and has_key_lengths).
   bool causal_from_key_lengths = false;
   /// Causal band (needs causal): a query whose causal diagonal is key d sees keys d - window < j <= d,
@@ -82,6 +84,12 @@ struct AttentionConfig {
 
 /// Index b of the first key length outside [0, kv_len], or -1 when all are valid.
 std::int64_t first_bad_key_length(const std::int64_t* key_lengths, std::int64_t batch, std::int64_t kv_len) noexcept;
+/// Index b of the first key start outside [0, kv_len], or -1 when all are valid. A start past the
+/// row's key length is valid: the row then sees no key and outputs zeros.
+inline std::int64_t first_bad_key_start(const std::int64_t* key_starts, std::int64_t batch,
+                                        std::int64_t kv_len) noexcept {
+  return first_bad_key_length(key_starts, batch, kv_len);
+}
 
 /// y = attention(q, k, v, mask, key_lengths). run() is const and safe to call concurrently from several
 /// threads as long as each call has its own scratch buffer.
@@ -101,14 +109,16 @@ class AttentionKernel {
   std::size_t scratch_bytes() const noexcept { return scratch_bytes_; }
 
   /// q, k, v, out: as the config's strides describe (out must not overlap the inputs); mask: null unless
-  /// has_mask; key_lengths: null unless has_key_lengths. Throws Error(kInvalidArgument) if a key length is
-  /// outside [0, kv_len] (nothing is written then). scratch: scratch_bytes() bytes, 64-byte aligned.
+  /// has_mask; key_lengths: null unless has_key_lengths; key_starts: null unless has_key_starts. Throws
+  /// Error(kInvalidArgument) if a key length or start is outside [0, kv_len] (nothing is written then).
+  /// scratch: scratch_bytes() bytes, 64-byte aligned.
   void run(const float* q, const float* k, const float* v, const float* mask, const std::int64_t* key_lengths,
-           float* out, std::byte* scratch) const;
+           float* out, std::byte* scratch, const std::int64_t* key_starts = nullptr) const;
 
  private:
   void run_task(std::int64_t task, const float* q, const float* k, const float* v, const float* mask,
-                const std::int64_t* key_lengths, float* out, float* slot_scratch, float* partials) const;
+                const std::int64_t* key_lengths, const std::int64_t* key_starts, float* out, float* slot_scratch,
+                float* partials) const;
   void merge(std::int64_t row_task, float* out, const float* partials) const;
 
   AttentionConfig config_;

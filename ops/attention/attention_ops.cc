@@ -1,6 +1,7 @@
-// Schema of the attention family: attention(q, k, v [, mask] [, key_lengths]) in the 4-D layout
-// [B, H, S, D] or the 3-D layout [B, S, H·D] (heads read with strides), and attention_qkv(qkv [, mask]
-// [, key_lengths]) on one packed [B, S, (Hq + 2·Hkv)·D] tensor (q, k and v read in place at offsets).
+// Schema of the attention family: attention(q, k, v [, mask] [, key_lengths] [, key_starts]) in the 4-D
+// layout [B, H, S, D] or the 3-D layout [B, S, H·D] (heads read with strides), and attention_qkv(qkv
+// [, mask] [, key_lengths] [, key_starts]) on one packed [B, S, (Hq + 2·Hkv)·D] tensor (q, k and v read
+// in place at offsets).
 #include <cmath>
 
 #include "ops/attention/attention_kernel.hpp"
@@ -21,10 +22,14 @@ int tensor_inputs(const AttentionAttrs& a) { return a.packed_qkv ? 1 : 3; }
 // Input positions of the optional inputs (-1 when absent).
 int mask_index(const AttentionAttrs& a) { return a.has_mask ? tensor_inputs(a) : -1; }
 int lengths_index(const AttentionAttrs& a) { return a.has_key_lengths ? tensor_inputs(a) + (a.has_mask ? 1 : 0) : -1; }
+int starts_index(const AttentionAttrs& a) {
+  return a.has_key_starts ? tensor_inputs(a) + (a.has_mask ? 1 : 0) + (a.has_key_lengths ? 1 : 0) : -1;
+}
 
 void check_arity(const Node& node) {
   const AttentionAttrs& a = node.attr<AttentionAttrs>();
-  const std::size_t expected = tensor_inputs(a) + (a.has_mask ? 1 : 0) + (a.has_key_lengths ? 1 : 0);
+  const std::size_t expected =
+      tensor_inputs(a) + (a.has_mask ? 1 : 0) + (a.has_key_lengths ? 1 : 0) + (a.has_key_starts ? 1 : 0);
   if (node.inputs.size() != expected) {
     attr_error(node, "expects " + std::to_string(expected) + " inputs, got " + std::to_string(node.inputs.size()));
   }
@@ -269,10 +274,11 @@ std::vector<SymShape> infer_attention(const Node& node, const GraphIR& g, std::s
       }
     }
   }
-  if (const int li = lengths_index(a); li >= 0) {
-    const SymShape& lengths = in[li];
-    if (lengths.size() != 1 || !may_equal(lengths[0], d.batch)) {
-      shape_error(node, "key_lengths '" + input_name(node, g, li) + "' has shape " + to_string(lengths) +
+  for (const auto& [index, what] : {std::pair{lengths_index(a), "key_lengths"}, {starts_index(a), "key_starts"}}) {
+    if (index < 0) continue;
+    const SymShape& per_row = in[index];
+    if (per_row.size() != 1 || !may_equal(per_row[0], d.batch)) {
+      shape_error(node, std::string(what) + " '" + input_name(node, g, index) + "' has shape " + to_string(per_row) +
                             " but must be [B] = [" + dim_text(d.batch) + "]");
     }
   }
@@ -286,13 +292,15 @@ std::vector<SymShape> infer_attention(const Node& node, const GraphIR& g, std::s
 std::vector<DType> attention_dtypes(const Node& node, const GraphIR& g, std::span<const DType> in) {
   check_arity(node);
   const AttentionAttrs& a = node.attr<AttentionAttrs>();
-  const int li = lengths_index(a);
+  const int li = lengths_index(a), si = starts_index(a);
   for (std::size_t i = 0; i < in.size(); ++i) {
-    const DType want = static_cast<int>(i) == li ? DType::kI64 : DType::kF32;
+    const int at = static_cast<int>(i);
+    const DType want = at == li || at == si ? DType::kI64 : DType::kF32;
     if (in[i] != want) {
-      const std::string what = static_cast<int>(i) < tensor_inputs(a) ? role(a, i)
-                               : static_cast<int>(i) == li            ? "key_lengths"
-                                                                      : "mask";
+      const std::string what = at < tensor_inputs(a) ? role(a, i)
+                               : at == li            ? "key_lengths"
+                               : at == si            ? "key_starts"
+                                                     : "mask";
       throw Error(ErrorCode::kTypeMismatch, GraphIR::where(node) + what + " '" + input_name(node, g, i) + "' is " +
                                                 to_string(in[i]) + " but must be " + to_string(want));
     }
@@ -312,36 +320,46 @@ class AttentionOp final : public CompiledOp {
       : kernel_(cfg),
         kv_(kv),
         mask_index_(mask_index(ctx.node.attr<AttentionAttrs>())),
-        lengths_index_(lengths_index(ctx.node.attr<AttentionAttrs>())) {
+        lengths_index_(lengths_index(ctx.node.attr<AttentionAttrs>())),
+        starts_index_(starts_index(ctx.node.attr<AttentionAttrs>())) {
+    range_ = " is outside [0, " + std::to_string(cfg.kv_len) + "] (Sk of " + role(ctx.node.attr<AttentionAttrs>(), 1) +
+             " '" + input_name(ctx.node, ctx.graph, kv.k_input) + "' " + ctx.in[kv.k_input].to_string() + ")";
     if (lengths_index_ >= 0) {
-      where_ = GraphIR::where(ctx.node) + "key_lengths '" + input_name(ctx.node, ctx.graph, lengths_index_) + "'";
-      range_ = " is outside [0, " + std::to_string(cfg.kv_len) + "] (Sk of " +
-               role(ctx.node.attr<AttentionAttrs>(), 1) + " '" + input_name(ctx.node, ctx.graph, kv.k_input) + "' " +
-               ctx.in[kv.k_input].to_string() + ")";
+      lengths_where_ =
+          GraphIR::where(ctx.node) + "key_lengths '" + input_name(ctx.node, ctx.graph, lengths_index_) + "'";
+    }
+    if (starts_index_ >= 0) {
+      starts_where_ = GraphIR::where(ctx.node) + "key_starts '" + input_name(ctx.node, ctx.graph, starts_index_) + "'";
     }
   }
   std::size_t scratch_bytes() const override { return kernel_.scratch_bytes(); }
   void run(const OpIO& io) const override {
     const std::int64_t* lengths = lengths_index_ >= 0 ? io.in_as<std::int64_t>(lengths_index_) : nullptr;
-    if (lengths != nullptr) {
-      const ops::AttentionConfig& c = kernel_.config();
-      const std::int64_t b = ops::first_bad_key_length(lengths, c.batch, c.kv_len);
-      if (b >= 0) {
-        throw Error(ErrorCode::kInvalidArgument,
-                    where_ + "[" + std::to_string(b) + "] = " + std::to_string(lengths[b]) + range_);
-      }
-    }
+    const std::int64_t* starts = starts_index_ >= 0 ? io.in_as<std::int64_t>(starts_index_) : nullptr;
+    check_range(lengths, lengths_where_);
+    check_range(starts, starts_where_);
     // An empty tensor may have no buffer: no offset is applied to null.
     const auto at = [](const float* p, std::int64_t offset) { return p != nullptr ? p + offset : p; };
     kernel_.run(io.in_f32(0), at(io.in_f32(kv_.k_input), kv_.k_offset), at(io.in_f32(kv_.v_input), kv_.v_offset),
-                mask_index_ >= 0 ? io.in_f32(mask_index_) : nullptr, lengths, io.out_f32(0), io.scratch);
+                mask_index_ >= 0 ? io.in_f32(mask_index_) : nullptr, lengths, io.out_f32(0), io.scratch, starts);
   }
 
  private:
+  // Key lengths and starts must lie in [0, Sk]: an error naming the node, the input and the row.
+  void check_range(const std::int64_t* values, const std::string& where) const {
+    if (values == nullptr) return;
+    const ops::AttentionConfig& c = kernel_.config();
+    const std::int64_t b = ops::first_bad_key_length(values, c.batch, c.kv_len);
+    if (b >= 0) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  where + "[" + std::to_string(b) + "] = " + std::to_string(values[b]) + range_);
+    }
+  }
+
   ops::AttentionKernel kernel_;
   KvSource kv_;
-  int mask_index_, lengths_index_;
-  std::string where_, range_;
+  int mask_index_, lengths_index_, starts_index_;
+  std::string lengths_where_, starts_where_, range_;
 };
 
 std::unique_ptr<CompiledOp> compile_attention(const CompileContext& ctx) {
@@ -411,6 +429,7 @@ std::unique_ptr<CompiledOp> compile_attention(const CompileContext& ctx) {
     }
   }
   c.has_key_lengths = a.has_key_lengths;
+  c.has_key_starts = a.has_key_starts;
   c.max_threads = ctx.threads;
   return std::make_unique<AttentionOp>(ctx, c, kv);
 }

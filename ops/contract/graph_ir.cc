@@ -53,6 +53,7 @@ std::string describe(const GraphIR& g) {
       if (at->packed_qkv) flags.push_back("qkv");
       if (at->causal) flags.push_back(at->causal_from_key_lengths ? "causal to key_lengths" : "causal");
       if (at->window > 0) flags.push_back("window " + std::to_string(at->window));
+      if (at->has_key_starts) flags.push_back("key starts");
       if (!flags.empty()) {
         op += "[" + flags[0];
         for (std::size_t f = 1; f < flags.size(); ++f) op += "," + flags[f];

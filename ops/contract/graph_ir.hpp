@@ -101,13 +101,14 @@ struct CastAttrs {
 struct ExpandAttrs {
   std::vector<std::int64_t> shape;
 };
-struct AttentionAttrs {     // inputs: q, k, v (or one packed qkv), then mask and key_lengths when present
+struct AttentionAttrs {     // inputs: q, k, v (or one packed qkv), then mask, key_lengths, key_starts when present
   bool packed_qkv = false;  ///< one input [B, S, (Hq + 2·Hkv)·D] holds q, k and v (attention_qkv)
   bool causal = false;
   bool has_scale = false;  ///< false: 1/sqrt(head_dim)
   float scale = 1.0f;
   int num_heads = 0, num_kv_heads = 0;  ///< 0: from the shapes (4-D layout) / num_heads (num_kv_heads)
   bool has_mask = false, has_key_lengths = false;
+  bool has_key_starts = false;           ///< i64 [B]: keys before key_starts[b] are ignored (a batch's left padding)
   bool causal_from_key_lengths = false;  ///< causal diagonal ends at key_lengths[b] instead of Sk
   std::int64_t window = 0;               ///< causal band: a query sees at most `window` keys (0 = no band)
 };

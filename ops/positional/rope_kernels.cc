@@ -157,28 +157,51 @@ void RopeKernel::fill_table(std::int64_t first, float* table) const {
   });
 }
 
-void RopeKernel::run(const float* x, float* y, const float* table) const {
+std::int64_t RopeKernel::first_bad_position(const std::int64_t* positions) const noexcept {
+  const std::int64_t n = config_.batch * config_.seq;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (positions[i] < 0 || positions[i] >= kRopeMaxPosition) return i;
+  }
+  return -1;
+}
+
+void RopeKernel::fill_positions_table(const std::int64_t* positions, float* table) const {
+  const std::int64_t half = config_.head_dim / 2, tokens = config_.batch * config_.seq;
+  float* cos = table;
+  float* sin = table + tokens * half;
+  const std::int64_t grain = std::max<std::int64_t>(1, 2048 / half);
+  detail::parallel_blocks(tokens, grain, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t t = begin; t < end; ++t) {
+      rope_tables(inv_freq_.data(), half, positions[t], 1, cos + t * half, sin + t * half);
+    }
+  });
+}
+
+void RopeKernel::run(const float* x, float* y, const float* table, bool per_token) const {
   const RopeConfig& c = config_;
   const std::int64_t dim = c.head_dim, half = dim / 2, seq = c.seq, heads = c.heads;
   const float* cos = table;
-  const float* sin = table + seq * half;
+  const float* sin = table + (per_token ? c.batch * seq : seq) * half;
   // Both layouts are rows of D contiguous floats: row r is head r % H of token r / H ([B, S, H·D]) or
   // position r % S of head r / S ([B, H, S, D]). Runs of rows sharing a position (token-major) or with
-  // consecutive positions (head-major) go to the kernel in one call.
+  // consecutive positions (head-major) go to the kernel in one call. The table row of token (b, s) is
+  // s, or b·S + s with per-token positions.
   const std::int64_t rows = c.batch * heads * seq;
   detail::parallel_blocks(rows, detail::row_grain(dim), [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t r = begin; r < end;) {
-      std::int64_t s, n, cs_row;
+      std::int64_t s, n, cs_row, row;
       if (c.head_major) {
         s = r % seq;
         n = std::min(end, r - s + seq) - r;
         cs_row = half;
+        row = per_token ? r / (heads * seq) * seq + s : s;
       } else {
         s = (r / heads) % seq;
         n = std::min(end, (r / heads + 1) * heads) - r;
         cs_row = 0;
+        row = per_token ? r / heads : s;
       }
-      rope_rotate(x + r * dim, dim, y + r * dim, dim, n, half, cos + s * half, sin + s * half, cs_row);
+      rope_rotate(x + r * dim, dim, y + r * dim, dim, n, half, cos + row * half, sin + row * half, cs_row);
       r += n;
     }
   });

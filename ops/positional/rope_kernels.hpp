@@ -8,7 +8,9 @@
 // An f32 angle, as a plain f32 implementation computes it, is already off by ~0.004 rad at position 10^5.
 //
 // The tables (cos rows, then sin rows, D/2 floats per position) are computed once per run (runtime
-// offset) or once at compile time (constant offset), and shared by every batch and head.
+// offset) or once at compile time (constant offset), and shared by every batch and head. With per-token
+// positions (Hugging Face's position_ids [B, S]: a batch of left-padded prompts) the table has one row
+// per token of every batch, made each run.
 #pragma once
 
 #include <cstddef>
@@ -56,8 +58,15 @@ class RopeKernel {
   }
   /// Fills `table` (table_floats() floats) for positions first .. first + seq - 1 (positions_valid).
   void fill_table(std::int64_t first, float* table) const;
-  /// y = rope(x) using the table of this run's positions; y may be x (in place), else must not overlap it.
-  void run(const float* x, float* y, const float* table) const;
+  /// Floats of a per-token table: batch·seq·head_dim.
+  std::int64_t positions_table_floats() const noexcept { return config_.batch * config_.seq * config_.head_dim; }
+  /// Index (b·seq + s) of the first of the batch·seq positions outside [0, kRopeMaxPosition), or -1.
+  std::int64_t first_bad_position(const std::int64_t* positions) const noexcept;
+  /// Fills `table` (positions_table_floats() floats) for token (b, s) at positions[b·seq + s] (all valid).
+  void fill_positions_table(const std::int64_t* positions, float* table) const;
+  /// y = rope(x) using the table of this run's positions (per_token: made by fill_positions_table, else
+  /// by fill_table); y may be x (in place), else must not overlap it.
+  void run(const float* x, float* y, const float* table, bool per_token = false) const;
 
  private:
   RopeConfig config_;

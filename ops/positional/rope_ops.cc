@@ -1,4 +1,5 @@
-// Schema of the positional family: rope(x [, offset]) over [B, S, H·D] or [B, H, S, D].
+// Schema of the positional family: rope(x [, offset]) over [B, S, H·D] or [B, H, S, D]; the offset is
+// the position of token 0 ([] or [1]) or every token's own position ([B, S]).
 #include <cmath>
 #include <map>
 #include <memory>
@@ -86,12 +87,15 @@ RopeDims infer_dims(const Node& node, const GraphIR& g, const SymShape& x) {
 
 std::vector<SymShape> infer_rope(const Node& node, const GraphIR& g, std::span<const SymShape> in) {
   check_arity(node);
-  infer_dims(node, g, in[0]);
+  const RopeDims d = infer_dims(node, g, in[0]);
   if (node.attr<RopeAttrs>().has_offset_input) {
     const SymShape& o = in[1];
-    if (o.size() > 1 || (o.size() == 1 && !may_equal(o[0], SymDim{1, {}}))) {
+    const bool scalar = o.size() == 0 || (o.size() == 1 && may_equal(o[0], SymDim{1, {}}));
+    const bool per_token = o.size() == 2 && may_equal(o[0], in[0][0]) && may_equal(o[1], d.seq);
+    if (!scalar && !per_token) {
       shape_error(node, "offset '" + input_name(node, g, 1) + "' has shape " + to_string(o) +
-                            " but must be a scalar [] or [1]");
+                            " but must be a scalar [] or [1], or the positions [B, S] = [" + dim_text(in[0][0]) + ", " +
+                            dim_text(d.seq) + "]");
     }
   }
   return {in[0]};
@@ -129,9 +133,10 @@ std::shared_ptr<const std::vector<float>> shared_table(const ops::RopeKernel& ke
 
 class RopeOp final : public CompiledOp {
  public:
-  // offset >= 0 with runtime == false: a fixed offset, the table is made here.
-  RopeOp(const CompileContext& ctx, const ops::RopeConfig& cfg, bool runtime, std::int64_t offset)
-      : kernel_(cfg), runtime_(runtime) {
+  // offset >= 0 with runtime == false: a fixed offset, the table is made here. per_token: the runtime
+  // offset is [B, S], each token's position.
+  RopeOp(const CompileContext& ctx, const ops::RopeConfig& cfg, bool runtime, std::int64_t offset, bool per_token)
+      : kernel_(cfg), runtime_(runtime), per_token_(per_token) {
     if (!runtime_) {
       if (!kernel_.positions_valid(offset)) {
         attr_error(ctx.node, "positions " + std::to_string(offset) + " .. " + std::to_string(offset + cfg.seq - 1) +
@@ -143,10 +148,26 @@ class RopeOp final : public CompiledOp {
     }
   }
   std::size_t scratch_bytes() const override {
-    return runtime_ ? static_cast<std::size_t>(kernel_.table_floats()) * sizeof(float) : 0;
+    if (!runtime_) return 0;
+    return static_cast<std::size_t>(per_token_ ? kernel_.positions_table_floats() : kernel_.table_floats()) *
+           sizeof(float);
   }
   void run(const OpIO& io) const override {
     const float* table = table_ ? table_->data() : nullptr;
+    if (per_token_) {
+      const std::int64_t* positions = io.in_as<std::int64_t>(1);
+      const std::int64_t bad = kernel_.first_bad_position(positions);
+      if (bad >= 0) {
+        const std::int64_t seq = kernel_.config().seq;
+        throw Error(ErrorCode::kInvalidArgument, where_ + std::to_string(positions[bad]) + " at [" +
+                                                     std::to_string(bad / seq) + ", " + std::to_string(bad % seq) +
+                                                     "] is outside [0, 2^31)");
+      }
+      float* scratch = reinterpret_cast<float*>(io.scratch);
+      kernel_.fill_positions_table(positions, scratch);
+      kernel_.run(io.in_f32(0), io.out_f32(0), scratch, true);
+      return;
+    }
     if (runtime_) {
       const std::int64_t offset = io.in_as<std::int64_t>(1)[0];
       if (!kernel_.positions_valid(offset)) {
@@ -163,7 +184,7 @@ class RopeOp final : public CompiledOp {
 
  private:
   ops::RopeKernel kernel_;
-  bool runtime_;
+  bool runtime_, per_token_;
   std::shared_ptr<const std::vector<float>> table_;  // fixed positions only
   std::string where_;
 };
@@ -186,10 +207,11 @@ std::unique_ptr<CompiledOp> compile_rope(const CompileContext& ctx) {
     c.head_dim = a.head_dim;
   }
   // A constant offset input is as good as the attribute: the table is made once.
-  if (a.has_offset_input && ctx.is_constant(1)) {
-    return std::make_unique<RopeOp>(ctx, c, false, ctx.constant(1).i64()[0]);
+  const bool per_token = a.has_offset_input && ctx.in[1].rank() == 2;
+  if (a.has_offset_input && !per_token && ctx.is_constant(1)) {
+    return std::make_unique<RopeOp>(ctx, c, false, ctx.constant(1).i64()[0], false);
   }
-  return std::make_unique<RopeOp>(ctx, c, a.has_offset_input, a.offset);
+  return std::make_unique<RopeOp>(ctx, c, a.has_offset_input, a.offset, per_token);
 }
 
 }  // namespace

@@ -4,8 +4,10 @@
 // kv_idx > q_idx - sliding_window on top of causal), on every Highway target this binary was built for and
 // this CPU supports. Prefill (Sq == Sk), decode and append steps over a KV cache (the diagonal ends at
 // key_lengths[b]), GQA, both layouts, windows of 1, a few keys, across tile and block edges, and >= Sk
-// (bit-identical to plain causal). Error measure: max |y - y_ref| / max |y_ref|; measured on this machine
-// (AVX3, AVX2, SSE4, SSSE3, SCALAR): at most 5.2e-7, asserted kTol = 2e-6.
+// (bit-identical to plain causal). Also the key starts (AttentionConfig::has_key_starts: a batch's left
+// padding) alone and with a band: keys before key_starts[b] are never seen. Error measure: max |y - y_ref|
+// / max |y_ref|; measured on this machine (AVX3, AVX2, SSE4, SSSE3, SCALAR): at most 5.2e-7, asserted
+// kTol = 2e-6.
 #include <gtest/gtest.h>
 #include <hwy/targets.h>
 #include <tbb/task_arena.h>
@@ -33,6 +35,7 @@ constexpr double kTol = 2e-6;
 struct Band {
   std::int64_t q_heads = 4, kv_heads = 2, q_len = 1, kv_len = 1, head_dim = 16, window = 0;
   std::vector<std::int64_t> lengths;  // empty: prefill-style (diagonal ends at Sk); else a KV cache's lengths
+  std::vector<std::int64_t> starts;   // empty: none; else each batch's first visible key (left padding)
   bool three_d = false;
   std::int64_t q_tile = 0, k_block = 0, kv_chunks = 0;
   int threads = 2;
@@ -58,6 +61,7 @@ struct Band {
     c.causal = true;
     c.has_key_lengths = c.causal_from_key_lengths = !lengths.empty();
     c.window = window;
+    c.has_key_starts = !starts.empty();
     c.max_threads = threads;
     c.q_tile = q_tile;
     c.k_block = k_block;
@@ -84,13 +88,14 @@ struct Band {
                     std::to_string(window) + (three_d ? " 3-D" : " 4-D") + " tile " + std::to_string(q_tile) + "/" +
                     std::to_string(k_block) + "/" + std::to_string(kv_chunks) + " threads " + std::to_string(threads);
     for (std::int64_t l : lengths) s += " len " + std::to_string(l);
+    for (std::int64_t l : starts) s += " start " + std::to_string(l);
     return s;
   }
 };
 
 // Softmax over the keys in the band of each query, in double. Query i of batch b sits at absolute position
 // d = i + (L - Sq) with L = key_lengths[b] (or Sk): it sees keys j <= d with d - j < window (all j <= d
-// for window 0) and j < L. A row that sees no key is 0.
+// for window 0), j < L and j >= key_starts[b]. A row that sees no key is 0.
 std::vector<double> reference(const Band& p) {
   const AttentionConfig c = p.config();
   std::vector<double> y(p.q.size(), 0.0), w(static_cast<std::size_t>(p.kv_len));
@@ -100,7 +105,8 @@ std::vector<double> reference(const Band& p) {
       const std::int64_t kvh = h / (p.q_heads / p.kv_heads);
       for (std::int64_t i = 0; i < p.q_len; ++i) {
         const std::int64_t diag = i + len - p.q_len;
-        const std::int64_t first = p.window > 0 ? std::max<std::int64_t>(0, diag - p.window + 1) : 0;
+        std::int64_t first = p.window > 0 ? std::max<std::int64_t>(0, diag - p.window + 1) : 0;
+        if (!p.starts.empty()) first = std::max(first, p.starts[b]);
         const std::int64_t last = std::min(diag, len - 1);
         if (last < first) continue;
         const float* qi = p.q.data() + b * c.q.batch + h * c.q.head + i * c.q.row;
@@ -134,7 +140,7 @@ std::vector<float> run(const Band& p) {
   tbb::task_arena arena(p.threads);
   arena.execute([&] {
     kernel.run(p.q.data(), p.k.data(), p.v.data(), nullptr, p.lengths.empty() ? nullptr : p.lengths.data(), y.data(),
-               aligned);
+               aligned, p.starts.empty() ? nullptr : p.starts.data());
   });
   return y;
 }
@@ -278,6 +284,97 @@ TEST_P(AttentionWindowTest, KeysBeforeTheBandCannotPoisonTheRow) {
         }
       }
     }
+  }
+}
+
+TEST_P(AttentionWindowTest, KeyStartsSkipTheLeftPadding) {
+  // Prefill of a left-padded batch (Sq == Sk; starts 0 and a few, a tile, more than a block, Sk — a row
+  // of padding only) and decode / append steps over a cache whose rows start late; with and without a
+  // band, forced key splits, small tiles. Padded query rows see nothing: zeros.
+  double largest = 0.0;
+  unsigned seed = 500;
+  for (std::int64_t len : {5, 40, 130}) {
+    for (std::int64_t start : {0, 1, 4, 33, 129}) {
+      for (std::int64_t window : {0, 3, 16}) {
+        for (int variant = 0; variant < 3; ++variant) {
+          Band p;
+          p.q_len = p.kv_len = len;
+          p.starts = {std::min(start, len), len / 2};
+          p.window = window;
+          p.three_d = variant == 1;
+          p.q_tile = variant == 1 ? 16 : 0;
+          p.k_block = variant == 1 ? 32 : 0;
+          p.kv_chunks = variant == 2 ? 3 : 0;
+          p.fill(seed++);
+          const double e = error(p);
+          largest = std::max(largest, e);
+          ASSERT_LT(e, kTol) << p.describe();
+        }
+      }
+    }
+  }
+  for (std::int64_t sq : {1, 4, 17}) {
+    for (std::int64_t window : {0, 7, 100}) {
+      for (std::int64_t chunks : {0, 3}) {
+        Band p;
+        p.q_len = sq;
+        p.kv_len = 700;
+        p.lengths = {650, 40 + sq};
+        p.starts = {300, 39};
+        p.window = window;
+        p.kv_chunks = chunks;
+        p.fill(seed++);
+        const double e = error(p);
+        largest = std::max(largest, e);
+        ASSERT_LT(e, kTol) << p.describe();
+      }
+    }
+  }
+  std::printf("[ %s ] key starts: largest relative error %.3g\n", hwy::TargetName(GetParam()), largest);
+}
+
+TEST_P(AttentionWindowTest, PaddingKeysCannotPoisonTheRow) {
+  // NaN and inf in the keys and values before a row's start (what padding tokens leave in a cache) never
+  // reach its output.
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (std::int64_t sq : {1, 40}) {
+    Band p;
+    p.q_heads = p.kv_heads = 1;
+    p.q_len = sq;
+    p.kv_len = 60;
+    p.lengths = {60, 60};
+    p.starts = {25, 0};
+    p.fill(9);
+    const std::vector<double> want = reference(p);
+    for (std::int64_t j = 0; j < 25; ++j) {
+      p.k[static_cast<std::size_t>(j * p.head_dim)] = nan;
+      p.k[static_cast<std::size_t>(j * p.head_dim + 1)] = inf;
+      p.v[static_cast<std::size_t>(j * p.head_dim)] = nan;
+    }
+    const std::vector<float> got = run(p);
+    for (std::size_t i = 0; i < got.size() / 2; ++i) EXPECT_NEAR(got[i], want[i], kTol) << p.describe() << " " << i;
+  }
+}
+
+TEST(AttentionWindowKernel, KeyStartsOutsideTheKeysThrowAndWriteNothing) {
+  for (std::int64_t bad : {-1, 9}) {
+    Band p;
+    p.q_len = p.kv_len = 8;
+    p.starts = {0, bad};
+    p.fill(1);
+    const AttentionKernel kernel(p.config());
+    std::vector<float> y(p.q.size(), 5.0f), scratch(kernel.scratch_bytes() / 4 + 16);
+    auto* aligned = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(scratch.data()) + 63) / 64 * 64);
+    try {
+      kernel.run(p.q.data(), p.k.data(), p.v.data(), nullptr, nullptr, y.data(), aligned, p.starts.data());
+      ADD_FAILURE() << "no error for key start " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("key_starts[1] = " + std::to_string(bad) + " is outside [0, 8]"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_TRUE(std::all_of(y.begin(), y.end(), [](float x) { return x == 5.0f; }));
   }
 }
 

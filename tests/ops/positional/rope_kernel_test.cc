@@ -36,15 +36,17 @@ std::vector<float> uniform(std::size_t n, unsigned seed) {
   return v;
 }
 
-// The whole op in double, with its own indexing of the two layouts.
-std::vector<double> reference(const RopeConfig& c, const std::vector<float>& x, std::int64_t offset) {
+// The whole op in double, with its own indexing of the two layouts: token (b, s) at offset + s, or at
+// positions[b·S + s] when positions are given.
+std::vector<double> reference(const RopeConfig& c, const std::vector<float>& x, std::int64_t offset,
+                              const std::vector<std::int64_t>& positions = {}) {
   std::vector<double> y(x.size());
   const std::int64_t dim = c.head_dim, half = dim / 2;
   for (std::int64_t b = 0; b < c.batch; ++b) {
     for (std::int64_t h = 0; h < c.heads; ++h) {
       for (std::int64_t s = 0; s < c.seq; ++s) {
         const std::int64_t row = c.head_major ? ((b * c.heads + h) * c.seq + s) : ((b * c.seq + s) * c.heads + h);
-        const double p = static_cast<double>(offset + s);
+        const double p = static_cast<double>(positions.empty() ? offset + s : positions[b * c.seq + s]);
         for (std::int64_t d = 0; d < half; ++d) {
           const double f = c.inv_freq.empty()
                                ? std::pow(c.theta, -2.0 * static_cast<double>(d) / static_cast<double>(dim))
@@ -81,6 +83,21 @@ std::vector<float> run(const RopeConfig& c, const std::vector<float>& x, std::in
   return y;
 }
 
+// Per-token positions ([B, S]) in an arena of `threads`.
+std::vector<float> run_positions(const RopeConfig& c, const std::vector<float>& x,
+                                 const std::vector<std::int64_t>& positions, int threads) {
+  const RopeKernel kernel(c);
+  std::vector<float> table(static_cast<std::size_t>(kernel.positions_table_floats()) + 1, -777.0f);
+  std::vector<float> y(x.size(), -777.0f);
+  tbb::task_arena arena(threads);
+  arena.execute([&] {
+    kernel.fill_positions_table(positions.data(), table.data());
+    kernel.run(x.data(), y.data(), table.data(), true);
+  });
+  EXPECT_EQ(table.back(), -777.0f) << "the table overran";
+  return y;
+}
+
 class RopeKernelTest : public test::HighwayTargetTest {};
 QUARKS_INSTANTIATE_ON_HIGHWAY_TARGETS(RopeKernelTest);
 
@@ -107,6 +124,36 @@ TEST_P(RopeKernelTest, SizeSweepBothLayouts) {
     }
   }
   std::printf("[ %s ] size sweep: largest error %.3g\n", hwy::TargetName(GetParam()), largest);
+}
+
+TEST_P(RopeKernelTest, PerTokenPositionsBothLayouts) {
+  // Each batch row its own positions (left-padded prompts: zeros, then 0, 1, ...; a decode step; large
+  // and repeated positions), so a table row is per token, not per s.
+  double largest = 0.0;
+  unsigned seed = 40;
+  for (std::int64_t dim : {2, 10, 64, 130}) {
+    for (std::int64_t seq : {1, 6, 17}) {
+      for (int variant = 0; variant < 4; ++variant) {
+        RopeConfig c;
+        c.batch = 3;
+        c.heads = 1 + variant;
+        c.seq = seq;
+        c.head_dim = dim;
+        c.head_major = variant & 1;
+        std::vector<std::int64_t> positions(static_cast<std::size_t>(3 * seq));
+        for (std::int64_t s = 0; s < seq; ++s) {
+          positions[s] = std::max<std::int64_t>(0, s - seq / 2);  // left padding of seq / 2
+          positions[seq + s] = 1000 + s;
+          positions[2 * seq + s] = s % 2 == 0 ? kRopeMaxPosition - 1 : 7;
+        }
+        const std::vector<float> x = uniform(static_cast<std::size_t>(3 * c.heads * seq * dim), seed++);
+        const double err = max_error(run_positions(c, x, positions, 1 + seed % 2), reference(c, x, 0, positions));
+        largest = std::max(largest, err);
+        ASSERT_LT(err, kTol) << "D " << dim << " S " << seq << " variant " << variant;
+      }
+    }
+  }
+  std::printf("[ %s ] per-token positions: largest error %.3g\n", hwy::TargetName(GetParam()), largest);
 }
 
 TEST_P(RopeKernelTest, LargePositionsStayAccurate) {
@@ -228,6 +275,12 @@ TEST(RopeKernel, ValidatesConfigAndPositions) {
   EXPECT_TRUE(k.positions_valid(kRopeMaxPosition - 10));
   EXPECT_FALSE(k.positions_valid(kRopeMaxPosition - 9));
   EXPECT_FALSE(k.positions_valid(-1));
+  c.batch = 2;
+  c.seq = 2;
+  const RopeKernel per_token(c);
+  EXPECT_EQ(per_token.first_bad_position(std::vector<std::int64_t>{0, 5, kRopeMaxPosition - 1, 1}.data()), -1);
+  EXPECT_EQ(per_token.first_bad_position(std::vector<std::int64_t>{0, 5, -1, 1}.data()), 2);
+  EXPECT_EQ(per_token.first_bad_position(std::vector<std::int64_t>{0, 5, 1, kRopeMaxPosition}.data()), 3);
 }
 
 }  // namespace
