@@ -119,16 +119,19 @@ class DecoderBuilder {
     const std::string embed_name = w_.gpt2() ? w_.prefix() + "wte.weight" : w_.prefix() + "embed_tokens.weight";
     const Tensor embed = w_.in_place() ? w_.rows(embed_name, vocab, d) : w_.matrix(embed_name, vocab, d);
     Value x = embedding(embed, ids);
+    positions_ = b_.input(kPositionIds, {"batch", "seq"}, DType::kI64);
+    left_padding_ = b_.input(kLeftPadding, {"batch"}, DType::kI64);
     if (c_.positions == PositionKind::kLearned) {
-      const Value pos = b_.input(kPositionIds, {"batch", "seq"}, DType::kI64);
+      const Value pos = positions_;
       const Tensor wpe = w_.matrix(w_.prefix() + "wpe.weight", c_.max_position_embeddings, d);
       x = b_.add("embed.positions", x, b_.gather("embed.position", b_.constant("embed.position.table", wpe), pos, 0));
     }
     for (int i = 0; i < c_.num_layers; ++i) x = layer(i, x);
 
     const Value rows = b_.input(kLogitPositions, {"rows"}, DType::kI64);
-    const Value last = b_.gather("head.rows", x, rows, 1);
-    const Value h = norm("head.norm", last, w_.gpt2() ? w_.prefix() + "ln_f" : w_.prefix() + "norm");
+    const Value hidden = norm("head.norm", x, w_.gpt2() ? w_.prefix() + "ln_f" : w_.prefix() + "norm");
+    b_.output(kLastHiddenState, hidden);
+    const Value h = b_.gather("head.rows", hidden, rows, 1);
     Tensor head;
     if (c_.tie_word_embeddings || !w_.has("lm_head.weight")) {
       if (!c_.tie_word_embeddings) {
@@ -239,12 +242,11 @@ class DecoderBuilder {
       k = head_norm(p + "k_norm", k, kv_heads, hf("self_attn.k_norm.weight"));
     }
     const KvCache cache = b_.kv_cache(p + "kv_cache", {kv_heads, static_cast<int>(dim), max_context_});
-    if (c_.positions == PositionKind::kRope) {
-      const Value past = b_.kv_cache_length(cache);  // position of this run's first token
+    if (c_.positions == PositionKind::kRope) {  // at each token's own position (padding shifts a row's)
       RopeOptions q_rope{heads, static_cast<int>(dim), c_.rope_theta, HeadLayout::kTokenMajor, inv_freq_};
       RopeOptions k_rope{kv_heads, static_cast<int>(dim), c_.rope_theta, HeadLayout::kTokenMajor, inv_freq_};
-      q = b_.rope(p + "q_rope", q, past, q_rope);
-      k = b_.rope(p + "k_rope", k, past, k_rope);
+      q = b_.rope(p + "q_rope", q, positions_, q_rope);
+      k = b_.rope(p + "k_rope", k, positions_, k_rope);
     }
     const KvCacheView kv = b_.kv_cache_append(p + "kv_append", cache, k, v);
     AttentionOptions attn;
@@ -253,9 +255,11 @@ class DecoderBuilder {
     attn.num_heads = heads;
     attn.num_kv_heads = kv_heads;
     // Mistral's sliding window (Hugging Face: causal and kv_idx > q_idx - sliding_window): at most
-    // sliding_window keys, its own included. The cache still holds the whole context.
+    // sliding_window keys, its own included. The cache still holds the whole context. Padding shifts a
+    // row's cache rows and positions alike, so the band over cache rows is the band over positions.
     attn.window = c_.sliding_window;
-    const Value context = b_.attention(p + "attn", q, kv.keys, kv.values, std::nullopt, kv.key_lengths, attn);
+    const Value context =
+        b_.attention(p + "attn", q, kv.keys, kv.values, std::nullopt, kv.key_lengths, attn, left_padding_);
     const Value attn_out =
         gpt2 ? b_.dense(p + "o_proj", context, b_.constant(p + "o_proj.w", w_.conv1d(hf("attn.c_proj.weight"), d, d)),
                         bias(p + "o_proj.b", hf("attn.c_proj.bias"), d, c_.o_bias))
@@ -286,6 +290,7 @@ class DecoderBuilder {
   const DecoderConfig& c_;
   Weights w_;
   std::int64_t max_context_;
+  Value positions_, left_padding_;  // graph inputs every layer reads
   std::vector<double> inv_freq_ =
       c_.positions == PositionKind::kRope ? rope_inverse_frequencies(c_) : std::vector<double>{};
   GraphBuilder b_;

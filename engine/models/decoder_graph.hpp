@@ -5,12 +5,16 @@
 // the output-gating quark) or plain MLP → residual, then the final norm and the LM head.
 //
 // Graph interface (names as Hugging Face's where there is one):
-//   inputs   input_ids        i64 [batch, seq]
-//            position_ids     i64 [batch, seq]   (learned positions only: GPT-2)
-//            logit_positions  i64 [rows]         which positions of the run get logits (e.g. the last)
-//   output   logits           f32 [batch, rows, vocab]
+//   inputs   input_ids          i64 [batch, seq]
+//            position_ids       i64 [batch, seq]   each token's position (rotary or learned)
+//            left_padding       i64 [batch]        cache rows before it are padding: no query sees them
+//            logit_positions    i64 [rows]         which positions of the run get logits (e.g. the last)
+//   outputs  logits             f32 [batch, rows, vocab]
+//            last_hidden_state  f32 [batch, seq, hidden]   after the final norm
 // Every layer keeps a KV cache of max_context positions in the Session, so a Session is one
-// conversation (or a batch advancing together): run the prompt, then one token at a time.
+// conversation (or a batch advancing together): run the prompt, then one token at a time. A batch of
+// prompts of different lengths is left-padded to one length: row b's first left_padding[b] cache rows
+// are padding (attention's key_starts skips them), and its real tokens have positions 0, 1, ...
 #pragma once
 
 #include <cstdint>
@@ -24,8 +28,10 @@ namespace quarks::models {
 
 inline constexpr const char* kInputIds = "input_ids";
 inline constexpr const char* kPositionIds = "position_ids";
+inline constexpr const char* kLeftPadding = "left_padding";
 inline constexpr const char* kLogitPositions = "logit_positions";
 inline constexpr const char* kLogits = "logits";
+inline constexpr const char* kLastHiddenState = "last_hidden_state";
 
 /// Builds the graph. Throws Error naming the checkpoint tensor that is missing or has the wrong shape.
 /// A sliding window (Mistral) becomes the window of every layer's attention; the KV caches hold the

@@ -1,5 +1,6 @@
 // LanguageModel and Generator (include/quarks/language_model.hpp): load → graph → compile, then the
-// prefill / decode loop over one Session's KV caches with the sampler.
+// prefill / decode loop over one Session's KV caches with the sampler, for one prompt or a left-padded
+// batch of them decoded in lockstep.
 #include "quarks/language_model.hpp"
 
 #include <algorithm>
@@ -63,47 +64,99 @@ const Model& LanguageModel::model() const { return impl_->model; }
 struct Generator::State {
   std::shared_ptr<const LanguageModel::Impl> lm;
   Session session;
-  std::vector<std::int64_t> history;  // the tokens the KV caches hold
-  Tensor last_logits;                 // [1, 1, vocab]: where append() runs write
+  std::vector<std::vector<std::int64_t>> held;  // per row: the tokens its cache rows hold after its padding
+  std::vector<std::int64_t> padding;            // per row: the cache rows before its first token
+  std::int64_t length = 0;                      // cache rows, padding included
 
-  explicit State(std::shared_ptr<const LanguageModel::Impl> m)
-      : lm(std::move(m)), session(lm->model), last_logits(DType::kF32, {1, 1, lm->config.vocab_size}) {}
+  explicit State(std::shared_ptr<const LanguageModel::Impl> m) : lm(std::move(m)), session(lm->model) { start(1); }
 
-  void check_ids(std::span<const std::int64_t> ids) const {
-    const std::int64_t vocab = lm->config.vocab_size;
+  std::int64_t batch() const { return static_cast<std::int64_t>(held.size()); }
+  std::int64_t vocab() const { return lm->config.vocab_size; }
+
+  // A new conversation of `rows` rows with empty caches.
+  void start(std::int64_t rows) {
+    session.reset_state();
+    held.assign(static_cast<std::size_t>(rows), {});
+    padding.assign(static_cast<std::size_t>(rows), 0);
+    length = 0;
+  }
+
+  // `where` names the prompt in errors ("" for a single one, "prompt 2: " in a batch).
+  void check_ids(std::span<const std::int64_t> ids, const std::string& where = "") const {
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (ids[i] < 0 || ids[i] >= vocab) {
-        throw Error(ErrorCode::kInvalidArgument, "token id " + std::to_string(ids[i]) + " at position " +
+      if (ids[i] < 0 || ids[i] >= vocab()) {
+        throw Error(ErrorCode::kInvalidArgument, where + "token id " + std::to_string(ids[i]) + " at position " +
                                                      std::to_string(i) + " is outside the vocabulary [0, " +
-                                                     std::to_string(vocab) + ")");
+                                                     std::to_string(vocab()) + ")");
       }
     }
-    const auto held = static_cast<std::int64_t>(history.size()), n = static_cast<std::int64_t>(ids.size());
-    if (n > lm->max_context - held) {
-      throw Error(ErrorCode::kResourceExhausted, "the context is full: it holds " + std::to_string(held) + " of " +
+  }
+
+  // A new conversation scoring `ids` (what names the caller in errors).
+  void start_scoring(std::span<const std::int64_t> ids, const char* what) {
+    if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, std::string(what) + ": no token ids");
+    start(1);
+    check_ids(ids);
+    check_room(static_cast<std::int64_t>(ids.size()));
+  }
+
+  void check_room(std::int64_t n) const {
+    if (n > lm->max_context - length) {
+      throw Error(ErrorCode::kResourceExhausted, "the context is full: it holds " + std::to_string(length) + " of " +
                                                      std::to_string(lm->max_context) + " tokens and " +
                                                      std::to_string(n) + " more do not fit (LoadOptions::max_context)");
     }
   }
 
-  // Runs ids after the history; logit rows `rows` of this run go to `out` ([1, rows, vocab]).
-  void run(std::span<const std::int64_t> ids, std::span<const std::int64_t> rows, TensorView out) {
-    const auto n = static_cast<std::int64_t>(ids.size());
-    const Tensor input = Tensor::from_i64({1, n}, ids);
-    const Tensor logit_rows = Tensor::from_i64({static_cast<std::int64_t>(rows.size())}, rows);
-    std::vector<NamedInput> inputs{{models::kInputIds, input}, {models::kLogitPositions, logit_rows}};
-    Tensor positions;
-    if (lm->config.positions == models::PositionKind::kLearned) {
-      std::vector<std::int64_t> p(ids.size());
-      std::iota(p.begin(), p.end(), static_cast<std::int64_t>(history.size()));
-      positions = Tensor::from_i64({1, n}, p);
-      inputs.push_back({models::kPositionIds, positions});
+  // Runs n new tokens per row (ids row-major [batch, n]) after what the caches hold: the logits of run
+  // positions `rows` go to `logits` ([batch, rows, vocab]), the final hidden states to `hidden`
+  // ([batch, n, hidden]) when given. A row's token at cache row r has position r - padding (0 within
+  // the padding, where no query looks).
+  void run(std::span<const std::int64_t> ids, std::int64_t n, std::span<const std::int64_t> rows, TensorView logits,
+           const TensorView* hidden = nullptr) {
+    const std::int64_t b_count = batch();
+    std::vector<std::int64_t> positions(ids.size());
+    for (std::int64_t b = 0; b < b_count; ++b) {
+      for (std::int64_t s = 0; s < n; ++s) {
+        positions[b * n + s] = std::max<std::int64_t>(0, length + s - padding[b]);
+      }
     }
-    const NamedOutput outputs[] = {{models::kLogits, out}};
+    const Tensor input = Tensor::from_i64({b_count, n}, ids);
+    const Tensor position_ids = Tensor::from_i64({b_count, n}, positions);
+    const Tensor left_padding = Tensor::from_i64({b_count}, padding);
+    const Tensor logit_rows = Tensor::from_i64({static_cast<std::int64_t>(rows.size())}, rows);
+    const NamedInput inputs[] = {{models::kInputIds, input},
+                                 {models::kPositionIds, position_ids},
+                                 {models::kLeftPadding, left_padding},
+                                 {models::kLogitPositions, logit_rows}};
+    std::vector<NamedOutput> outputs{{models::kLogits, logits}};
+    if (hidden != nullptr) outputs.push_back({models::kLastHiddenState, *hidden});
     session.run(inputs, outputs);
-    history.insert(history.end(), ids.begin(), ids.end());
+    for (std::int64_t b = 0; b < b_count; ++b) {
+      for (std::int64_t s = 0; s < n; ++s) {
+        if (length + s >= padding[b]) held[b].push_back(ids[b * n + s]);
+      }
+    }
+    length += n;
   }
 };
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+bool contains(const std::vector<std::int64_t>& v, std::int64_t t) {
+  return std::find(v.begin(), v.end(), t) != v.end();
+}
+
+// One row of `logits` [rows, vocab] as a span.
+std::span<const float> row_of(const Tensor& logits, std::int64_t row, std::int64_t vocab) {
+  return {logits.f32() + row * vocab, static_cast<std::size_t>(vocab)};
+}
+
+}  // namespace
 
 Generator::Generator(const LanguageModel& model) {
   if (!model.impl_) throw Error(ErrorCode::kInvalidArgument, "Generator: the LanguageModel is empty (not loaded)");
@@ -113,91 +166,142 @@ Generator::~Generator() = default;
 Generator::Generator(Generator&&) noexcept = default;
 Generator& Generator::operator=(Generator&&) noexcept = default;
 
-void Generator::reset() {
-  s_->session.reset_state();
-  s_->history.clear();
-}
+void Generator::reset() { s_->start(1); }
 
-std::int64_t Generator::length() const { return static_cast<std::int64_t>(s_->history.size()); }
+std::int64_t Generator::length() const { return s_->length; }
+std::vector<PlanStep> Generator::plan_steps() const { return s_->session.plan_steps(); }
 
 Tensor Generator::append(std::span<const std::int64_t> ids) {
   if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, "append: no token ids");
+  if (s_->batch() != 1) {
+    throw Error(ErrorCode::kInvalidArgument, "append: the conversation is a batch of " + std::to_string(s_->batch()) +
+                                                 " prompts (generate_batch); reset() to start one of a single prompt");
+  }
   s_->check_ids(ids);
-  const std::int64_t last = static_cast<std::int64_t>(ids.size()) - 1;
-  s_->run(ids, std::span<const std::int64_t>(&last, 1), s_->last_logits.view());
-  const std::int64_t vocab = s_->lm->config.vocab_size;
-  return Tensor::from_f32({vocab}, std::span<const float>(s_->last_logits.f32(), static_cast<std::size_t>(vocab)));
+  s_->check_room(static_cast<std::int64_t>(ids.size()));
+  const std::int64_t last = static_cast<std::int64_t>(ids.size()) - 1, vocab = s_->vocab();
+  Tensor out(DType::kF32, {1, 1, vocab});
+  s_->run(ids, last + 1, std::span<const std::int64_t>(&last, 1), out.view());
+  return Tensor::from_f32({vocab}, row_of(out, 0, vocab));
 }
 
 Tensor Generator::logits(std::span<const std::int64_t> ids) {
-  if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, "logits: no token ids");
-  reset();
-  s_->check_ids(ids);
+  s_->start_scoring(ids, "logits");
   const auto n = static_cast<std::int64_t>(ids.size());
   std::vector<std::int64_t> rows(ids.size());
   std::iota(rows.begin(), rows.end(), std::int64_t{0});
-  Tensor out(DType::kF32, {1, n, s_->lm->config.vocab_size});
-  s_->run(ids, rows, out.view());
-  Tensor flat(DType::kF32, {n, s_->lm->config.vocab_size});
-  std::memcpy(flat.f32(), out.f32(), out.bytes());
-  return flat;
+  Tensor out(DType::kF32, {1, n, s_->vocab()});
+  s_->run(ids, n, rows, out.view());
+  return Tensor::from_f32({n, s_->vocab()}, std::span<const float>(out.f32(), static_cast<std::size_t>(out.numel())));
+}
+
+Tensor Generator::hidden_states(std::span<const std::int64_t> ids) {
+  s_->start_scoring(ids, "hidden_states");
+  const auto n = static_cast<std::int64_t>(ids.size());
+  const std::int64_t last = n - 1, hidden_size = s_->lm->config.hidden_size;
+  Tensor logits(DType::kF32, {1, 1, s_->vocab()});
+  Tensor hidden(DType::kF32, {1, n, hidden_size});
+  const TensorView hidden_view = hidden.view();
+  s_->run(ids, n, std::span<const std::int64_t>(&last, 1), logits.view(), &hidden_view);
+  return Tensor::from_f32({n, hidden_size},
+                          std::span<const float>(hidden.f32(), static_cast<std::size_t>(hidden.numel())));
 }
 
 GenerationResult Generator::generate(std::span<const std::int64_t> prompt, const GenerateOptions& options,
                                      const std::function<bool(std::int64_t)>& on_token) {
-  using Clock = std::chrono::steady_clock;
+  if (prompt.empty()) throw Error(ErrorCode::kInvalidArgument, "generate: the prompt has no token ids");
+  const std::vector<std::int64_t> one[] = {std::vector<std::int64_t>(prompt.begin(), prompt.end())};
+  std::function<bool(std::size_t, std::int64_t)> row_callback;
+  if (on_token) row_callback = [&on_token](std::size_t, std::int64_t token) { return on_token(token); };
+  return std::move(generate_batch(one, options, row_callback).front());
+}
+
+std::vector<GenerationResult> Generator::generate_batch(
+    std::span<const std::vector<std::int64_t>> prompts, const GenerateOptions& options,
+    const std::function<bool(std::size_t row, std::int64_t token)>& on_token) {
   const models::GenerationDefaults& d = s_->lm->defaults;
   const std::int64_t max_new = options.max_new_tokens.value_or(d.max_new_tokens > 0 ? d.max_new_tokens : 64);
   if (max_new < 0) throw Error(ErrorCode::kInvalidArgument, "max_new_tokens " + std::to_string(max_new) + " is < 0");
-  if (prompt.empty()) throw Error(ErrorCode::kInvalidArgument, "generate: the prompt has no token ids");
-  if (static_cast<std::int64_t>(prompt.size()) > s_->lm->max_context - max_new) {
-    throw Error(ErrorCode::kResourceExhausted, "a prompt of " + std::to_string(prompt.size()) +
-                                                   " tokens plus max_new_tokens " + std::to_string(max_new) +
-                                                   " exceeds the context of " + std::to_string(s_->lm->max_context) +
-                                                   " tokens (LoadOptions::max_context)");
+  if (prompts.empty()) throw Error(ErrorCode::kInvalidArgument, "generate_batch: no prompts");
+  const bool single = prompts.size() == 1;
+  std::int64_t longest = 0;
+  for (std::size_t r = 0; r < prompts.size(); ++r) {
+    const std::string where = single ? "" : "prompt " + std::to_string(r) + ": ";
+    if (prompts[r].empty()) throw Error(ErrorCode::kInvalidArgument, where + "the prompt has no token ids");
+    s_->check_ids(prompts[r], where);
+    longest = std::max(longest, static_cast<std::int64_t>(prompts[r].size()));
+  }
+  if (longest > s_->lm->max_context - max_new) {
+    throw Error(ErrorCode::kResourceExhausted,
+                std::string(single ? "a prompt" : "the longest prompt") + " of " + std::to_string(longest) +
+                    " tokens plus max_new_tokens " + std::to_string(max_new) + " exceeds the context of " +
+                    std::to_string(s_->lm->max_context) + " tokens (LoadOptions::max_context)");
   }
   models::SamplerSettings ss;
   ss.temperature = options.temperature.value_or(d.do_sample ? d.temperature : 0.0);
   ss.top_k = options.top_k.value_or(d.do_sample ? d.top_k : 0);
   ss.top_p = options.top_p.value_or(d.do_sample ? d.top_p : 1.0);
   ss.repetition_penalty = options.repetition_penalty.value_or(d.repetition_penalty);
-  models::Sampler sampler(ss, options.seed);
+  // Every row draws from its own copy of one seeded sampler: a row gives what it gives alone.
+  const auto rows = static_cast<std::int64_t>(prompts.size());
+  std::vector<models::Sampler> samplers(prompts.size(), models::Sampler(ss, options.seed));
 
-  GenerationResult r;
-  r.stop_reason = "max_new_tokens";
-  reset();
-  if (max_new == 0) return r;
-  const auto t0 = Clock::now();
-  Tensor logits = append(prompt);
-  r.prefill_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  const std::vector<std::int64_t>& eos = s_->lm->config.eos_token_ids;
-  const auto contains = [](const std::vector<std::int64_t>& v, std::int64_t t) {
-    return std::find(v.begin(), v.end(), t) != v.end();
-  };
-  for (;;) {
-    const auto vocab = static_cast<std::size_t>(logits.numel());
-    const std::int64_t token = sampler.next(std::span<const float>(logits.f32(), vocab), s_->history);
-    r.ids.push_back(token);
-    const bool go_on = !on_token || on_token(token);
-    if (!options.ignore_eos && contains(eos, token)) {
-      r.stop_reason = "eos";
-      break;
-    }
-    if (contains(options.stop_ids, token)) {
-      r.stop_reason = "stop_id";
-      break;
-    }
-    if (!go_on) {
-      r.stop_reason = "callback";
-      break;
-    }
-    if (static_cast<std::int64_t>(r.ids.size()) == max_new) break;
-    const auto t1 = Clock::now();
-    logits = append(std::span<const std::int64_t>(&token, 1));
-    r.decode_ms += std::chrono::duration<double, std::milli>(Clock::now() - t1).count();
-    ++r.decode_tokens;
+  std::vector<GenerationResult> results(prompts.size());
+  for (GenerationResult& r : results) r.stop_reason = "max_new_tokens";
+  s_->start(rows);
+  if (max_new == 0) return results;
+  // Left padding to the longest prompt, filled with the row's first token (any id would do: no query
+  // sees the padding rows).
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(rows * longest));
+  for (std::int64_t b = 0; b < rows; ++b) {
+    const std::vector<std::int64_t>& p = prompts[b];
+    const std::int64_t pad = longest - static_cast<std::int64_t>(p.size());
+    s_->padding[b] = pad;
+    std::fill_n(ids.begin() + b * longest, pad, p.front());
+    std::copy(p.begin(), p.end(), ids.begin() + b * longest + pad);
   }
-  return r;
+  const std::int64_t vocab = s_->vocab(), last = longest - 1, first_row = 0;
+  Tensor logits(DType::kF32, {rows, 1, vocab});
+  const auto t0 = Clock::now();
+  s_->run(ids, longest, std::span<const std::int64_t>(&last, 1), logits.view());
+  const double prefill_ms = ms_since(t0);
+  for (GenerationResult& r : results) r.prefill_ms = prefill_ms;
+
+  const std::vector<std::int64_t>& eos = s_->lm->config.eos_token_ids;
+  std::vector<std::int64_t> next(prompts.size());  // what each row feeds the next step (done rows: their last)
+  std::vector<bool> done(prompts.size(), false);
+  std::int64_t active = rows;
+  for (;;) {
+    for (std::int64_t b = 0; b < rows; ++b) {
+      if (done[b]) continue;
+      GenerationResult& r = results[b];
+      const std::int64_t token = samplers[b].next(row_of(logits, b, vocab), s_->held[b]);
+      r.ids.push_back(token);
+      next[b] = token;
+      const bool go_on = !on_token || on_token(static_cast<std::size_t>(b), token);
+      if (!options.ignore_eos && contains(eos, token)) {
+        r.stop_reason = "eos";
+      } else if (contains(options.stop_ids, token)) {
+        r.stop_reason = "stop_id";
+      } else if (!go_on) {
+        r.stop_reason = "callback";
+      } else if (static_cast<std::int64_t>(r.ids.size()) < max_new) {
+        continue;
+      }
+      done[b] = true;
+      --active;
+    }
+    if (active == 0) break;
+    const auto t1 = Clock::now();
+    s_->run(next, 1, std::span<const std::int64_t>(&first_row, 1), logits.view());
+    const double step_ms = ms_since(t1);
+    for (std::int64_t b = 0; b < rows; ++b) {
+      if (done[b]) continue;
+      results[b].decode_ms += step_ms;
+      ++results[b].decode_tokens;
+    }
+  }
+  return results;
 }
 
 }  // namespace quarks

@@ -7,6 +7,8 @@
 //   quarks::GenerationResult r = gen.generate(prompt_ids, {.max_new_tokens = 64, .temperature = 0.7,
 //                                             .top_k = 40, .top_p = 0.9, .seed = 1},
 //                                             [](std::int64_t token) { return true; });  // false stops
+//   std::vector<quarks::GenerationResult> rs = gen.generate_batch(prompts, options,   // several prompts
+//                                             [](std::size_t row, std::int64_t token) { return true; });
 //
 // Architectures: LlamaForCausalLM (GQA, rope_theta, rope_scaling "llama3", attention_bias, mlp_bias,
 // head_dim, tied embeddings), MistralForCausalLM (sliding_window as banded attention), Qwen2ForCausalLM
@@ -81,8 +83,10 @@ class LanguageModel {
   int num_layers() const;
   /// config.json's eos_token_id, overridden by generation_config.json's (may be empty).
   const std::vector<std::int64_t>& eos_token_ids() const;
-  /// The compiled graph: inputs input_ids i64 [batch, seq], position_ids (GPT-2 only), logit_positions
-  /// i64 [rows]; output logits f32 [batch, rows, vocab]; a KV cache per layer in each Session.
+  /// The compiled graph: inputs input_ids i64 [batch, seq], position_ids i64 [batch, seq] (each token's
+  /// position), left_padding i64 [batch] (cache rows before it are padding no query sees),
+  /// logit_positions i64 [rows]; outputs logits f32 [batch, rows, vocab] and last_hidden_state f32
+  /// [batch, seq, hidden] (after the final norm); a KV cache per layer in each Session.
   const Model& model() const;
 
   struct Impl;
@@ -92,8 +96,8 @@ class LanguageModel {
   std::shared_ptr<const Impl> impl_;
 };
 
-/// One conversation with a LanguageModel: its KV caches and sampling state. Not thread-safe; make one
-/// per calling thread. Batch 1.
+/// One conversation with a LanguageModel (or one batch of them, generate_batch): its KV caches and
+/// sampling state. Not thread-safe; make one per calling thread.
 class Generator {
  public:
   explicit Generator(const LanguageModel& model);
@@ -107,15 +111,36 @@ class Generator {
   GenerationResult generate(std::span<const std::int64_t> prompt, const GenerateOptions& options = {},
                             const std::function<bool(std::int64_t)>& on_token = {});
 
+  /// generate() for several prompts of different lengths at once: one prefill of the prompts
+  /// left-padded to the longest (the padding is skipped by attention, each row's tokens keep positions
+  /// 0, 1, ...), then one decode step per token for every row still going. Each row samples from its
+  /// own copy of the seeded sampler and stops on its own (eos, stop id, its callback returning false,
+  /// max_new_tokens), so a row gives what it gives alone (up to f32 rounding of the batched products).
+  /// `on_token(row, token)` streams row `row`'s tokens. Results in prompt order; every row's prefill_ms
+  /// is the batch's prefill and its decode_ms the steps it took part in. Throws before any work when a
+  /// prompt is empty or holds an id outside the vocabulary (naming the prompt), or when the longest
+  /// prompt plus max_new_tokens exceeds max_context. The Session's KV caches then hold this batch:
+  /// append() needs reset() first.
+  std::vector<GenerationResult> generate_batch(
+      std::span<const std::vector<std::int64_t>> prompts, const GenerateOptions& options = {},
+      const std::function<bool(std::size_t row, std::int64_t token)>& on_token = {});
+
   /// Logits of every position of `ids` (f32 [ids.size(), vocab]), scoring instead of generating.
   /// Starts a new conversation.
   Tensor logits(std::span<const std::int64_t> ids);
+  /// The last hidden states (after the final norm, what the LM head reads) of every position of `ids`:
+  /// f32 [ids.size(), hidden_size], for callers that pool or score them. Starts a new conversation.
+  Tensor hidden_states(std::span<const std::int64_t> ids);
 
   /// The lower-level steps generate() is made of. reset() empties the KV caches; append() runs `ids`
-  /// after what the conversation holds and returns the logits of its last token (f32 [vocab]).
+  /// after what the conversation holds and returns the logits of its last token (f32 [vocab]); it
+  /// throws on a conversation that generate_batch made of several prompts.
   void reset();
   Tensor append(std::span<const std::int64_t> ids);
-  /// Tokens the conversation holds.
+  /// The steps of the plan of the last run, with the flops and bytes of its next run at the caches'
+  /// current lengths (Session::plan_steps), for benchmarks and profiles; empty before the first run.
+  std::vector<PlanStep> plan_steps() const;
+  /// Tokens the conversation holds (cache rows; for a batch, the longest prompt's tokens and the steps).
   std::int64_t length() const;
 
  private:

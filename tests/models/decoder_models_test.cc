@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/decoder_reference.hpp"
 #include "ops/dense/gemv_bf16_simd.hpp"
 #include "quarks/language_model.hpp"
 
@@ -25,38 +26,7 @@ namespace quarks {
 namespace {
 
 namespace fs = std::filesystem;
-
-const fs::path kFixtures = QUARKS_MODEL_FIXTURES;
-
-struct Reference {
-  std::vector<std::int64_t> prompt, greedy;
-  std::vector<std::vector<double>> logits;  // [40][vocab]
-  double min_gap = 0;
-};
-
-Reference read_reference(const fs::path& dir) {
-  std::ifstream in(dir / "reference.json");
-  const nlohmann::json j = nlohmann::json::parse(in);
-  Reference r;
-  r.prompt = j.at("prompt").get<std::vector<std::int64_t>>();
-  r.greedy = j.at("greedy").get<std::vector<std::int64_t>>();
-  r.logits = j.at("logits").get<std::vector<std::vector<double>>>();
-  r.min_gap = j.at("min_gap").get<double>();
-  return r;
-}
-
-// max |got - want| / max |want| over the rows of `got` ([rows, vocab]) against want[first_row ...].
-double scaled_error(const Tensor& got, const std::vector<std::vector<double>>& want) {
-  const std::int64_t rows = got.shape()[0], vocab = got.shape()[1];
-  double err = 0, scale = 0;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    for (std::int64_t v = 0; v < vocab; ++v) {
-      err = std::max<double>(err, std::abs(got.f32()[r * vocab + v] - want[r][v]));
-      scale = std::max(scale, std::abs(want[r][v]));
-    }
-  }
-  return err / scale;
-}
+using namespace test;  // the fixtures and their references (decoder_reference.hpp)
 
 class DecoderModels : public ::testing::TestWithParam<std::string> {};
 

@@ -152,14 +152,44 @@ TEST_F(ModelTools, RunWritesTheLogitsOfEveryPosition) {
     }
   }
   EXPECT_LT(err / scale, 1e-4);
-  // Padding is refused, naming the row.
-  tools::write_npy((tmp_ / "mask.npy").string(), Tensor::from_i64({1, 3}, std::vector<std::int64_t>{1, 1, 0}));
-  tools::write_npy(ids.string(), Tensor::from_i64({1, 3}, std::vector<std::int64_t>{4, 5, 6}));
-  const test::ToolResult padded =
+  EXPECT_NE(r.out.find("last_hidden_state: float32 [1,40,64] -> "), std::string::npos) << r.out;
+  const Tensor last = tools::to_tensor(tools::read_npy((out / "last_hidden_state.npy").string()), "h.npy");
+  EXPECT_EQ(last.shape(), (Shape{1, 40, 64}));
+
+  // A left-padded batch with generation's positions (cumsum(mask) - 1): row 1's real tokens score as
+  // the 3-token prompt alone.
+  const std::vector<std::int64_t> three{prompt[0], prompt[1], prompt[2]};
+  tools::write_npy(ids.string(), Tensor::from_i64({1, 3}, three));
+  ASSERT_EQ(run_model({(kFixtures / "qwen3").string(), "--input", "input_ids=" + ids.string(), "--output-dir",
+                       (tmp_ / "alone").string()})
+                .status,
+            0);
+  const Tensor alone = tools::to_tensor(tools::read_npy((tmp_ / "alone" / "logits.npy").string()), "a.npy");
+  const fs::path mask = tmp_ / "mask.npy", positions = tmp_ / "positions.npy";
+  tools::write_npy(ids.string(), Tensor::from_i64({2, 5}, std::vector<std::int64_t>{prompt[5], prompt[6], prompt[7],
+                                                                                    prompt[8], prompt[9], 0, 0,
+                                                                                    prompt[0], prompt[1], prompt[2]}));
+  tools::write_npy(mask.string(), Tensor::from_i64({2, 5}, std::vector<std::int64_t>{1, 1, 1, 1, 1, 0, 0, 1, 1, 1}));
+  tools::write_npy(positions.string(),
+                   Tensor::from_i64({2, 5}, std::vector<std::int64_t>{0, 1, 2, 3, 4, 1, 1, 0, 1, 2}));
+  const test::ToolResult padded = run_model({(kFixtures / "qwen3").string(), "--input", "input_ids=" + ids.string(),
+                                             "--input", "attention_mask=" + mask.string(), "--input",
+                                             "position_ids=" + positions.string(), "--output-dir", out.string()});
+  ASSERT_EQ(padded.status, 0) << padded.err;
+  const Tensor batch = tools::to_tensor(tools::read_npy((out / "logits.npy").string()), "logits.npy");
+  ASSERT_EQ(batch.shape(), (Shape{2, 5, 96}));
+  double worst = 0;
+  for (std::int64_t i = 0; i < 3 * 96; ++i)
+    worst = std::max<double>(worst, std::abs(batch.f32()[(5 + 2) * 96 + i] - alone.f32()[i]));
+  EXPECT_LT(worst, 1e-5);
+  // A hole in the mask is refused, naming the entry.
+  tools::write_npy(mask.string(), Tensor::from_i64({2, 5}, std::vector<std::int64_t>{1, 1, 1, 1, 1, 0, 1, 0, 1, 1}));
+  const test::ToolResult holed =
       run_model({(kFixtures / "qwen3").string(), "--input", "input_ids=" + ids.string(), "--input",
-                 "attention_mask=" + (tmp_ / "mask.npy").string(), "--output-dir", out.string()});
-  EXPECT_EQ(padded.status, 1);
-  EXPECT_NE(padded.err.find("attention_mask has a 0 (row 0)"), std::string::npos) << padded.err;
+                 "attention_mask=" + mask.string(), "--output-dir", out.string()});
+  EXPECT_EQ(holed.status, 1);
+  EXPECT_NE(holed.err.find("attention_mask[1, 3] = 1: a row must be 0s (left padding), then 1s"), std::string::npos)
+      << holed.err;
 }
 
 }  // namespace

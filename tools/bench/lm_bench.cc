@@ -42,45 +42,25 @@ double safetensors_bytes(const std::string& dir) {
   return total;
 }
 
-// One Session over the model's graph, fed as Generator feeds it: token ids after what the caches hold,
-// the logits of the last one only.
+// A Generator over random token ids: each run appends the next n of them, as generate() does.
 class Runner {
  public:
-  Runner(const LanguageModel& lm, std::int64_t max_tokens)
-      : session_(lm.model()), logits_(DType::kF32, {1, 1, lm.vocab_size()}) {
-    const std::vector<std::string> names = lm.model().input_names();
-    learned_positions_ = std::find(names.begin(), names.end(), "position_ids") != names.end();
+  Runner(const LanguageModel& lm, std::int64_t max_tokens) : gen_(lm) {
     std::mt19937_64 rng(42);
     std::uniform_int_distribution<std::int64_t> token(0, lm.vocab_size() - 1);
     tokens_.resize(static_cast<std::size_t>(max_tokens));
     for (auto& t : tokens_) t = token(rng);
   }
 
-  void reset() {
-    session_.reset_state();
-    held_ = 0;
-  }
+  void reset() { gen_.reset(); }
   // Runs n tokens after the held ones.
   void run(std::int64_t n) {
-    const Tensor ids = Tensor::from_i64({1, n}, std::span<const std::int64_t>(tokens_.data() + held_, n));
-    const std::int64_t last = n - 1;
-    const Tensor rows = Tensor::from_i64({1}, std::span<const std::int64_t>(&last, 1));
-    std::vector<NamedInput> inputs{{"input_ids", ids}, {"logit_positions", rows}};
-    Tensor positions;
-    if (learned_positions_) {
-      std::vector<std::int64_t> p(static_cast<std::size_t>(n));
-      for (std::int64_t i = 0; i < n; ++i) p[static_cast<std::size_t>(i)] = held_ + i;
-      positions = Tensor::from_i64({1, n}, p);
-      inputs.push_back({"position_ids", positions});
-    }
-    const NamedOutput outputs[] = {{"logits", logits_.view()}};
-    session_.run(inputs, outputs);
-    held_ += n;
+    gen_.append(std::span<const std::int64_t>(tokens_.data() + gen_.length(), static_cast<std::size_t>(n)));
   }
   // Flops and bytes of the next run of the shape last run, at the caches' current lengths.
   std::pair<double, double> plan_work() const {
     double flops = 0, bytes = 0;
-    for (const PlanStep& step : session_.plan_steps()) {
+    for (const PlanStep& step : gen_.plan_steps()) {
       flops += step.flops;
       bytes += step.bytes;
     }
@@ -88,11 +68,8 @@ class Runner {
   }
 
  private:
-  Session session_;
-  Tensor logits_;
+  Generator gen_;
   std::vector<std::int64_t> tokens_;
-  std::int64_t held_ = 0;
-  bool learned_positions_ = false;
 };
 
 void finish(LmResult& r, double flops, double bytes, const LmSettings& s) {

@@ -57,8 +57,10 @@ Outputs:
 Model directories:
   MODEL may be a Hugging Face decoder LM's folder (config.json, *.safetensors; the architectures of
   include/quarks/language_model.hpp). Inputs by Hugging Face's names: input_ids (int64 or int32,
-  [batch, seq] or [seq]), attention_mask (all ones) and position_ids (0 .. seq-1) optional; the output
-  is DIR/logits.npy, float32 [batch, seq, vocab].
+  [batch, seq] or [seq]); attention_mask optional (per row 0s of left padding, then 1s, then 0s of
+  right padding); position_ids optional (default 0 .. seq-1 in every row, as Hugging Face's forward;
+  give cumsum(attention_mask) - 1 for the positions generation uses). The outputs are DIR/logits.npy,
+  float32 [batch, seq, vocab], and DIR/last_hidden_state.npy, float32 [batch, seq, hidden].
 
 Exit status:
   0 success; 1 a problem with the model, an input file or the run (one line on stderr,

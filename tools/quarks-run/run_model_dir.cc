@@ -32,6 +32,32 @@ Tensor ids_input(const std::string& name, const std::string& file) {
   return t;
 }
 
+// Row b's left padding from attention_mask: its leading zeros. The mask of a row must be zeros, ones,
+// zeros (left and/or right padding; right padding needs nothing, causal attention never looks ahead).
+std::vector<std::int64_t> left_padding(const Tensor& mask, std::int64_t batch, std::int64_t seq) {
+  std::vector<std::int64_t> pad(static_cast<std::size_t>(batch), 0);
+  if (mask.numel() == 0) return pad;
+  for (std::int64_t b = 0; b < batch; ++b) {
+    const std::int64_t* m = mask.i64() + b * seq;
+    std::int64_t s = 0;
+    while (s < seq && m[s] == 0) ++s;
+    pad[b] = s;
+    if (s == seq) {
+      throw Error(ErrorCode::kInvalidArgument, "attention_mask row " + std::to_string(b) + " is all zeros: no token");
+    }
+    for (; s < seq && m[s] == 1; ++s) {
+    }
+    for (; s < seq && m[s] == 0; ++s) {
+    }
+    if (s < seq) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "attention_mask[" + std::to_string(b) + ", " + std::to_string(s) + "] = " + std::to_string(m[s]) +
+                      ": a row must be 0s (left padding), then 1s, then 0s (right padding), each entry 0 or 1");
+    }
+  }
+  return pad;
+}
+
 }  // namespace
 
 void run_model_dir(const ModelDirRun& run) {
@@ -51,26 +77,21 @@ void run_model_dir(const ModelDirRun& run) {
   if (!ids_file) throw Error(ErrorCode::kNotFound, "input 'input_ids' is missing (--input input_ids=FILE.npy)");
   const Tensor& ids = *ids_file;
   const std::int64_t batch = ids.shape()[0], seq = ids.shape()[1];
-  const Tensor mask = mask_file.value_or(Tensor(DType::kI64, {0}));
-  const Tensor positions = positions_file.value_or(Tensor(DType::kI64, {0}));
   for (const auto& [t, what] : {std::pair{&mask_file, "attention_mask"}, std::pair{&positions_file, "position_ids"}}) {
     if (*t && !((*t)->shape() == ids.shape())) {
       throw Error(ErrorCode::kShapeMismatch, std::string(what) + " has shape " + (*t)->shape().to_string() +
                                                  " but input_ids has " + ids.shape().to_string());
     }
   }
-  for (std::int64_t i = 0; i < mask.numel(); ++i) {
-    if (mask.i64()[i] != 1) {
-      throw Error(ErrorCode::kUnsupported, "attention_mask has a 0 (row " + std::to_string(i / seq) +
-                                               "): padded batches are not supported yet; give sequences of one length");
-    }
-  }
-  for (std::int64_t i = 0; i < positions.numel(); ++i) {
-    if (positions.i64()[i] != i % seq) {
-      throw Error(ErrorCode::kUnsupported, "position_ids must be 0 .. seq-1 in every row (row " +
-                                               std::to_string(i / seq) + " has " + std::to_string(positions.i64()[i]) +
-                                               " at " + std::to_string(i % seq) + ")");
-    }
+  const std::vector<std::int64_t> pad = left_padding(mask_file.value_or(Tensor(DType::kI64, {0})), batch, seq);
+  // Hugging Face's forward without position_ids: 0 .. seq-1 in every row, padding or not.
+  Tensor positions;
+  if (positions_file) {
+    positions = *positions_file;
+  } else {
+    std::vector<std::int64_t> pos(static_cast<std::size_t>(batch * seq));
+    for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<std::int64_t>(i) % seq;
+    positions = Tensor::from_i64({batch, seq}, pos);
   }
   LoadOptions load;
   load.threads = run.threads;
@@ -83,22 +104,21 @@ void run_model_dir(const ModelDirRun& run) {
   if (ec || !std::filesystem::is_directory(dir)) {
     throw Error(ErrorCode::kInvalidArgument, "cannot create output directory '" + run.output_dir + "'");
   }
-  // The graph's own interface: every row at positions 0 .. seq-1, logits for every position.
+  // The graph's own interface (LanguageModel::model): logits for every position.
   std::vector<std::int64_t> all(static_cast<std::size_t>(seq));
   std::iota(all.begin(), all.end(), std::int64_t{0});
   const Tensor rows = Tensor::from_i64({seq}, all);
-  std::vector<std::int64_t> pos(static_cast<std::size_t>(batch * seq));
-  for (std::size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<std::int64_t>(i) % seq;
-  const Tensor pos_t = Tensor::from_i64({batch, seq}, pos);
-  std::vector<NamedInput> in{{"input_ids", ids}, {"logit_positions", rows}};
-  const std::vector<std::string> names = lm.model().input_names();
-  if (std::find(names.begin(), names.end(), "position_ids") != names.end()) in.push_back({"position_ids", pos_t});
+  const Tensor padding = Tensor::from_i64({batch}, pad);
+  const NamedInput in[] = {
+      {"input_ids", ids}, {"position_ids", positions}, {"left_padding", padding}, {"logit_positions", rows}};
   Session session(lm.model());
   const std::map<std::string, Tensor> out = session.run(in);
-  const Tensor& logits = out.at("logits");
-  const std::string path = (dir / "logits.npy").string();
-  write_npy(path, logits);
-  fmt::print("logits: {} {} -> {}\n", numpy_name(logits.dtype()), logits.shape().to_string(), path);
+  for (const char* name : {"logits", "last_hidden_state"}) {
+    const Tensor& t = out.at(name);
+    const std::string path = (dir / (std::string(name) + ".npy")).string();
+    write_npy(path, t);
+    fmt::print("{}: {} {} -> {}\n", name, numpy_name(t.dtype()), t.shape().to_string(), path);
+  }
 }
 
 }  // namespace quarks::tools
